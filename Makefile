@@ -1,0 +1,177 @@
+# libals + libvecidx. GNU make, no configure step. See README.md.
+# The version lives once, in include/als.h.
+VERSION_MAJOR := $(shell sed -n 's/^\#define ALS_VERSION_MAJOR \([0-9]*\).*/\1/p' include/als.h)
+VERSION_MINOR := $(shell sed -n 's/^\#define ALS_VERSION_MINOR \([0-9]*\).*/\1/p' include/als.h)
+VERSION_PATCH := $(shell sed -n 's/^\#define ALS_VERSION_PATCH \([0-9]*\).*/\1/p' include/als.h)
+VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+
+PREFIX ?= /usr/local
+EXEC_PREFIX ?= $(PREFIX)
+BINDIR ?= $(EXEC_PREFIX)/bin
+LIBDIR ?= $(EXEC_PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DESTDIR ?=
+INSTALL ?= install
+INSTALL_DATA ?= $(INSTALL) -m 644
+INSTALL_LIB ?= $(INSTALL) -m 755
+
+CC ?= cc
+CXX ?= c++
+CFLAGS ?= -O2 -g
+WERROR ?= 1
+# BLIS ships no .pc file on Debian; the alternatives links make <blis.h> and -lblis work.
+BLIS_CFLAGS ?= $(shell pkg-config --cflags blis 2>/dev/null)
+BLIS_LIBS ?= $(shell pkg-config --libs blis 2>/dev/null || echo -lblis)
+CMOCKA_LIBS ?= $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+
+BUILD ?= build
+LIBOUT ?= lib
+SAN_FLAGS ?=
+
+WARN := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+BASE_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc $(WARN) -fopenmp $(SAN_FLAGS)
+LIB_CFLAGS := $(BASE_CFLAGS) -fPIC -fvisibility=hidden $(BLIS_CFLAGS)
+
+# Core objects: the public ones belong to libals only; the hidden helpers (kernels,
+# top-k, checksums, file helpers) are linked into each shared library, never exported.
+CORE_PUB := src/core/error.c src/core/matrix.c src/core/npy.c src/core/version.c
+CORE_HID := src/core/alloc.c src/core/errfmt.c src/core/crc32.c src/core/fileio.c src/core/cpu.c \
+            src/core/topk.c src/core/kernel_ref.c src/core/kernel_avx2.c src/core/kernel_avx512.c \
+            src/core/scan.c src/core/panels.c
+ALS_SRC := $(wildcard src/als/*.c)
+VECIDX_SRC := $(wildcard src/vecidx/*.c)
+
+obj = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(1))
+ALS_OBJ := $(call obj,$(CORE_PUB) $(CORE_HID) $(ALS_SRC))
+VECIDX_OBJ := $(call obj,$(VECIDX_SRC))
+VECIDX_SO_OBJ := $(VECIDX_OBJ) $(call obj,$(CORE_HID))
+
+ALS_SO := $(LIBOUT)/libals.so.$(VERSION)
+VECIDX_SO := $(LIBOUT)/libvecidx.so.$(VERSION)
+LIBS_ALL := $(ALS_SO) $(LIBOUT)/libals.so.$(VERSION_MAJOR) $(LIBOUT)/libals.so $(LIBOUT)/libals.a \
+            $(VECIDX_SO) $(LIBOUT)/libvecidx.so.$(VERSION_MAJOR) $(LIBOUT)/libvecidx.so $(LIBOUT)/libvecidx.a \
+            $(LIBOUT)/als.pc $(LIBOUT)/vecidx.pc
+
+TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+BENCH := $(BUILD)/bench/bench_search $(BUILD)/bench/gen_clustered
+# Programs link the shared libraries in $(LIBOUT) and find them through a relative rpath.
+PROG_CFLAGS := $(BASE_CFLAGS)
+PROG_LDFLAGS = -L$(LIBOUT) -Wl,-rpath,$(abspath $(LIBOUT)) -lvecidx -lals -lm
+
+.PHONY: all lib check test bench demo examples install uninstall headercheck sanitize \
+        valgrind clean deps deps-bench abi-list
+.DEFAULT_GOAL := all
+
+all: lib examples
+lib: $(LIBS_ALL)
+
+$(BUILD)/obj/core/kernel_avx2.o: EXTRA := -mavx2 -mfma
+$(BUILD)/obj/core/kernel_avx512.o: EXTRA := -mavx512f -mavx512vl -mavx512dq -mavx512bw -mavx2 -mfma
+$(BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(LIB_CFLAGS) $(CFLAGS) $(EXTRA) -DALS_BUILDING_LIBRARY -DVECIDX_BUILDING_LIBRARY -MMD -MP -c $< -o $@
+
+$(ALS_SO): $(ALS_OBJ) src/als.map
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -fopenmp -shared -Wl,-soname,libals.so.$(VERSION_MAJOR) \
+	  -Wl,--version-script,src/als.map -Wl,--no-undefined -o $@ $(ALS_OBJ) $(LDFLAGS) $(BLIS_LIBS) -lm
+$(VECIDX_SO): $(VECIDX_SO_OBJ) src/vecidx.map $(LIBOUT)/libals.so
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -fopenmp -shared -Wl,-soname,libvecidx.so.$(VERSION_MAJOR) \
+	  -Wl,--version-script,src/vecidx.map -Wl,--no-undefined -o $@ $(VECIDX_SO_OBJ) \
+	  -L$(LIBOUT) $(LDFLAGS) -lals -lm
+$(LIBOUT)/%.so.$(VERSION_MAJOR): $(LIBOUT)/%.so.$(VERSION)
+	ln -sf $(<F) $@
+$(LIBOUT)/%.so: $(LIBOUT)/%.so.$(VERSION_MAJOR)
+	ln -sf $(<F) $@
+# Static archives: libvecidx.a holds only its own objects; the hidden core helpers come
+# from libals.a, which a static link needs anyway (-lvecidx -lals).
+$(LIBOUT)/libals.a: $(ALS_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && $(AR) rcs $@ $^
+$(LIBOUT)/libvecidx.a: $(VECIDX_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && $(AR) rcs $@ $^
+$(LIBOUT)/%.pc: pkgconfig/%.pc.in include/als.h
+	@mkdir -p $(@D)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|g' $< > $@
+
+$(BUILD)/tests/%: tests/%.c tests/testutil.h $(LIBS_ALL)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(PROG_CFLAGS) $(CFLAGS) -Itests -MMD -MP $< -o $@ $(LDFLAGS) $(PROG_LDFLAGS) $(CMOCKA_LIBS) -lpthread
+$(BUILD)/examples/%: examples/%.c $(LIBS_ALL)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(PROG_CFLAGS) $(CFLAGS) -MMD -MP $< -o $@ $(LDFLAGS) $(PROG_LDFLAGS)
+$(BUILD)/bench/%: tests/bench/%.c $(LIBS_ALL)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(PROG_CFLAGS) $(CFLAGS) -MMD -MP $< -o $@ $(LDFLAGS) $(PROG_LDFLAGS)
+
+examples: $(EXAMPLES)
+
+deps:
+	@sh scripts/deps.sh build
+deps-bench:
+	@sh scripts/deps.sh bench
+
+# Tests run with fixed thread counts; each suite prints cmocka's summary.
+check test: deps
+	@$(MAKE) --no-print-directory lib $(TESTS) examples
+	@fail=0; for t in $(TESTS); do \
+	  echo "== $$t"; OMP_NUM_THREADS=2 BLIS_NUM_THREADS=1 ALS_TEST_DATA=$(CURDIR)/../shared/data \
+	    $(TEST_WRAP) $$t || fail=1; done; \
+	  $(MAKE) --no-print-directory headercheck || fail=1; \
+	  if [ $$fail -ne 0 ]; then echo "check: FAILED"; exit 1; fi; echo "check: all suites passed"
+
+headercheck:
+	@for h in include/*.h; do \
+	  printf '#include "%s"\nint main(void){return 0;}\n' $$(basename $$h) | \
+	    $(CC) -std=c11 -Wall -Wextra -Wpedantic -Werror -Iinclude -x c - -o /dev/null || exit 1; \
+	  printf '#include "%s"\nint main(){return 0;}\n' $$(basename $$h) | \
+	    $(CXX) -std=c++11 -Wall -Wextra -Wpedantic -Werror -Iinclude -x c++ - -o /dev/null || exit 1; \
+	  echo "headercheck: $$h ok (C11, C++11)"; done
+
+sanitize: deps
+	@$(MAKE) --no-print-directory check BUILD=build/san LIBOUT=build/san/lib \
+	  SAN_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+	  TEST_WRAP="env ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1"
+
+valgrind: deps
+	@$(MAKE) --no-print-directory check TEST_WRAP="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite"
+
+bench: deps-bench lib $(BENCH)
+	@sh tests/bench/run.sh $(BUILD)/bench
+
+# The exported symbols: nothing but als_* / vecidx_*.
+abi-list: lib
+	@nm -D --defined-only $(ALS_SO) | awk '{print $$3}' | sort
+	@nm -D --defined-only $(VECIDX_SO) | awk '{print $$3}' | sort
+
+install: lib
+	$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	$(INSTALL_DATA) include/als.h include/vecidx.h $(DESTDIR)$(INCLUDEDIR)/
+	$(INSTALL_LIB) $(ALS_SO) $(VECIDX_SO) $(DESTDIR)$(LIBDIR)/
+	$(INSTALL_DATA) $(LIBOUT)/libals.a $(LIBOUT)/libvecidx.a $(DESTDIR)$(LIBDIR)/
+	ln -sf libals.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libals.so.$(VERSION_MAJOR)
+	ln -sf libals.so.$(VERSION_MAJOR) $(DESTDIR)$(LIBDIR)/libals.so
+	ln -sf libvecidx.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libvecidx.so.$(VERSION_MAJOR)
+	ln -sf libvecidx.so.$(VERSION_MAJOR) $(DESTDIR)$(LIBDIR)/libvecidx.so
+	$(INSTALL_DATA) $(LIBOUT)/als.pc $(LIBOUT)/vecidx.pc $(DESTDIR)$(PKGCONFIGDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/als.h $(DESTDIR)$(INCLUDEDIR)/vecidx.h
+	rm -f $(DESTDIR)$(LIBDIR)/libals.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libals.so.$(VERSION_MAJOR) \
+	      $(DESTDIR)$(LIBDIR)/libals.so $(DESTDIR)$(LIBDIR)/libals.a
+	rm -f $(DESTDIR)$(LIBDIR)/libvecidx.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libvecidx.so.$(VERSION_MAJOR) \
+	      $(DESTDIR)$(LIBDIR)/libvecidx.so $(DESTDIR)$(LIBDIR)/libvecidx.a
+	rm -f $(DESTDIR)$(PKGCONFIGDIR)/als.pc $(DESTDIR)$(PKGCONFIGDIR)/vecidx.pc
+
+clean:
+	rm -rf $(BUILD) bench-out
+	find lib -mindepth 1 ! -name README.md -delete
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,238 @@
+/**
+ * @file vecidx.h
+ * @brief libvecidx: exact (flat) and IVF-flat vector indexes over the shared als_matrix.
+ *
+ * One opaque handle type, vecidx, serves every index kind. Scores are "bigger is better"
+ * for VECIDX_METRIC_IP (inner product) and "smaller is better" for VECIDX_METRIC_L2
+ * (squared Euclidean distance). Cosine similarity is inner product on rows normalized
+ * with als_matrix_normalize_rows().
+ *
+ * Results: a search writes nq x k scores and ids, row-major, best first. Where fewer than
+ * k results exist, the id is -1 and the score -INFINITY (IP) or +INFINITY (L2). Equal
+ * scores are ordered by smaller id, so results are deterministic and identical for every
+ * thread count and every SIMD path.
+ *
+ * Status codes, errors and the matrix type come from als.h.
+ */
+#ifndef VECIDX_H
+#define VECIDX_H
+
+#include "als.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef VECIDX_API
+#if defined(__GNUC__) && defined(VECIDX_BUILDING_LIBRARY)
+#define VECIDX_API __attribute__((visibility("default")))
+#else
+#define VECIDX_API
+#endif
+#endif
+
+/** Version of libvecidx: released together with libals, so it is the same number
+ *  (the version lives once, in als.h). */
+#define VECIDX_VERSION_MAJOR ALS_VERSION_MAJOR
+#define VECIDX_VERSION_MINOR ALS_VERSION_MINOR
+#define VECIDX_VERSION_PATCH ALS_VERSION_PATCH
+#define VECIDX_VERSION_NUMBER ALS_VERSION_NUMBER
+#define VECIDX_VERSION_STRING ALS_VERSION_STRING
+
+/** @brief Runtime version of libvecidx as VECIDX_VERSION_NUMBER. Thread safety: safe. */
+VECIDX_API int vecidx_version_number(void);
+
+/** Metrics (fixed values, never reused). */
+#define VECIDX_METRIC_IP 0 /**< inner product, bigger is better */
+#define VECIDX_METRIC_L2 1 /**< squared L2 distance, smaller is better */
+
+/** Index kinds as returned by vecidx_kind(). */
+#define VECIDX_KIND_FLAT 0
+#define VECIDX_KIND_IVF 1
+
+/** Filter modes. */
+#define VECIDX_FILTER_EXCLUDE 0 /**< never return the listed ids */
+#define VECIDX_FILTER_INCLUDE 1 /**< return only the listed ids */
+
+/** SIMD paths for VECIDX_PARAM_SIMD. Every path gives bit-identical results. */
+#define VECIDX_SIMD_AUTO 0     /**< best the CPU supports (default) */
+#define VECIDX_SIMD_PORTABLE 1 /**< plain C, any x86-64 or other CPU */
+#define VECIDX_SIMD_AVX2 2     /**< AVX2 + FMA */
+#define VECIDX_SIMD_AVX512 3   /**< AVX-512F */
+
+/**
+ * Parameter keys for vecidx_set_int / vecidx_get_int. Numbers are fixed and never reused.
+ * Bounds are inclusive; vecidx_param_bounds() reports them.
+ */
+#define VECIDX_PARAM_NPROBE 100         /**< lists scanned per query (IVF); default 1, [1, 2^31-1]; values above nlist act as nlist */
+#define VECIDX_PARAM_SEED 300           /**< k-means sampling and init seed; default 1234, [0, INT64_MAX] */
+#define VECIDX_PARAM_KMEANS_ITERS 301   /**< k-means iterations; default 20, [1, 1000] */
+#define VECIDX_PARAM_TRAIN_PER_LIST 302 /**< training sample: at most this many points per list; default 256, [1, 1000000] */
+#define VECIDX_PARAM_NUM_THREADS 900    /**< threads for train/add/search; 0 = all cores (default), [0, 4096] */
+#define VECIDX_PARAM_SIMD 901           /**< VECIDX_SIMD_*; default AUTO. get returns the path in use */
+
+typedef struct vecidx vecidx;
+typedef struct vecidx_filter vecidx_filter;
+
+/**
+ * @brief Create an exact (brute-force) index.
+ * @param[out] out receives the index; NULL on failure.
+ * @param[in] dim vector dimension, >= 1.
+ * @param[in] metric VECIDX_METRIC_IP or VECIDX_METRIC_L2.
+ * @retval ALS_EINVAL out is NULL or metric unknown.
+ * @retval ALS_ERANGE dim < 1 or dim > 65536.
+ * @retval ALS_ENOMEM allocation failed.
+ * Ownership: caller owns *out; free with vecidx_destroy. Thread safety: safe.
+ */
+VECIDX_API int vecidx_flat_create(vecidx **out, int64_t dim, int metric);
+
+/**
+ * @brief Create an IVF-flat index with nlist inverted lists (k-means coarse quantizer).
+ *        It must be trained (vecidx_train) before vectors are added.
+ * @param[in] nlist number of lists, >= 1.
+ * @retval ALS_EINVAL out is NULL or metric unknown.
+ * @retval ALS_ERANGE dim or nlist out of range (nlist in [1, 2^31-1]).
+ * @retval ALS_ENOMEM allocation failed.
+ * Ownership: caller owns *out. Thread safety: safe.
+ */
+VECIDX_API int vecidx_ivf_create(vecidx **out, int64_t dim, int metric, int64_t nlist);
+
+/** @brief Free an index. NULL is a no-op. Thread safety: not with other calls on idx. */
+VECIDX_API void vecidx_destroy(vecidx *idx);
+
+/**
+ * @brief Train the index. IVF: k-means (VECIDX_PARAM_KMEANS_ITERS iterations) on a
+ *        sample of at most nlist x VECIDX_PARAM_TRAIN_PER_LIST rows of x, drawn with
+ *        VECIDX_PARAM_SEED; the same data and seed give the same centroids whatever the
+ *        thread count. For L2 the centroids are means; for IP they are normalized means
+ *        (spherical k-means). Flat: a no-op that only checks x. Training again replaces
+ *        the centroids and requires an empty index.
+ * @param[in] x training vectors, cols == dim.
+ * @retval ALS_EINVAL idx or x NULL, or x holds NaN/Inf.
+ * @retval ALS_EDIM x has the wrong number of columns.
+ * @retval ALS_ERANGE IVF with fewer training rows than nlist.
+ * @retval ALS_ESTATE the IVF index already holds vectors.
+ * @retval ALS_ENOMEM allocation failed.
+ * Thread safety: not with other calls on idx.
+ */
+VECIDX_API int vecidx_train(vecidx *idx, const als_matrix *x);
+
+/** @brief 1 if the index can take vectors (flat: always; IVF: after training). */
+VECIDX_API int vecidx_is_trained(const vecidx *idx);
+
+/**
+ * @brief Add the rows of x with their ids.
+ * @param[in] x vectors, cols == dim; rows may be 0.
+ * @param[in] ids x.rows ids, any int64 except -1; NULL = consecutive ids starting at
+ *            the current size. Ids are not checked for uniqueness.
+ * @retval ALS_EINVAL idx or x NULL, an id is -1, or x holds NaN/Inf (nothing is added).
+ * @retval ALS_EDIM wrong number of columns.
+ * @retval ALS_ESTATE an IVF index that is not trained.
+ * @retval ALS_ENOMEM allocation failed (nothing is added).
+ * Ownership: data and ids are copied. Thread safety: not with other calls on idx.
+ */
+VECIDX_API int vecidx_add(vecidx *idx, const als_matrix *x, const int64_t *ids);
+
+/**
+ * @brief k nearest neighbours of each query row.
+ * @param[in] queries nq x dim (nq may be 0).
+ * @param[in] k results per query, >= 1; k larger than the index is fine (padded).
+ * @param[out] scores nq x k floats (may be NULL if not wanted).
+ * @param[out] ids nq x k ids.
+ * @retval ALS_EINVAL a NULL handle/ids, or a query holding NaN/Inf.
+ * @retval ALS_EDIM queries have the wrong number of columns.
+ * @retval ALS_ERANGE k < 1.
+ * @retval ALS_ESTATE an IVF index that is not trained.
+ * @retval ALS_ENOMEM allocation of per-thread buffers failed.
+ * Memory: O(threads x tile + nq x k); no nq x size score matrix is ever built.
+ * Thread safety: any number of searches may run concurrently on one index that is not
+ * being modified; results equal serial results.
+ */
+VECIDX_API int vecidx_search(const vecidx *idx, const als_matrix *queries, int64_t k,
+                             float *scores, int64_t *ids);
+
+/**
+ * @brief Create an id filter for vecidx_search_filtered.
+ * @param[in] ids n ids (duplicates are fine); may be NULL when n is 0.
+ * @param[in] mode VECIDX_FILTER_EXCLUDE or VECIDX_FILTER_INCLUDE.
+ * @retval ALS_EINVAL out NULL, ids NULL with n > 0, or unknown mode.
+ * @retval ALS_ERANGE n < 0.
+ * @retval ALS_ENOMEM allocation failed.
+ * Ownership: ids are copied; caller owns *out. Thread safety: a filter is read-only
+ * once created and may be shared by concurrent searches.
+ */
+VECIDX_API int vecidx_filter_create(vecidx_filter **out, const int64_t *ids, int64_t n,
+                                    int mode);
+/** @brief Free a filter. NULL is a no-op. */
+VECIDX_API void vecidx_filter_destroy(vecidx_filter *f);
+/** @brief 1 if the filter lets id through, 0 if not (NULL filter: always 1). */
+VECIDX_API int vecidx_filter_allows(const vecidx_filter *f, int64_t id);
+
+/**
+ * @brief vecidx_search restricted by a filter (NULL filter = plain search). The filter
+ *        is consulted only for candidates that beat the current k-th best score, so
+ *        excluding a few seeds costs nothing measurable.
+ * Same return codes as vecidx_search.
+ */
+VECIDX_API int vecidx_search_filtered(const vecidx *idx, const als_matrix *queries,
+                                      int64_t k, const vecidx_filter *filter,
+                                      float *scores, int64_t *ids);
+
+/**
+ * @brief Set an integer parameter (see VECIDX_PARAM_*).
+ * @retval ALS_EINVAL idx NULL or unknown key.
+ * @retval ALS_ERANGE value outside the key's bounds.
+ * @retval ALS_EUNSUPPORTED VECIDX_PARAM_SIMD names a path this CPU lacks.
+ * Thread safety: not concurrently with searches on idx.
+ */
+VECIDX_API int vecidx_set_int(vecidx *idx, int key, int64_t value);
+
+/**
+ * @brief Read an integer parameter.
+ * @retval ALS_EINVAL idx or value NULL, or unknown key.
+ */
+VECIDX_API int vecidx_get_int(const vecidx *idx, int key, int64_t *value);
+
+/**
+ * @brief Bounds and default of a parameter key.
+ * @param[out] lo, hi, def may each be NULL.
+ * @retval ALS_EINVAL unknown key.
+ */
+VECIDX_API int vecidx_param_bounds(int key, int64_t *lo, int64_t *hi, int64_t *def);
+
+/** @brief Number of vectors held (0 for NULL). */
+VECIDX_API int64_t vecidx_size(const vecidx *idx);
+/** @brief Vector dimension (0 for NULL). */
+VECIDX_API int64_t vecidx_dim(const vecidx *idx);
+/** @brief VECIDX_METRIC_* (-1 for NULL). */
+VECIDX_API int vecidx_metric(const vecidx *idx);
+/** @brief VECIDX_KIND_* (-1 for NULL). */
+VECIDX_API int vecidx_kind(const vecidx *idx);
+/** @brief Number of IVF lists (0 for flat or NULL). */
+VECIDX_API int64_t vecidx_nlist(const vecidx *idx);
+
+/**
+ * @brief Save the index (vectors, ids, centroids, parameters) in the vecidx binary
+ *        format (docs/formats.md). Atomic: temp file, fsync, rename.
+ * @retval ALS_EINVAL idx or path NULL.
+ * @retval ALS_EIO the file could not be written (an existing file is untouched).
+ * Thread safety: safe with concurrent searches.
+ */
+VECIDX_API int vecidx_save(const vecidx *idx, const char *path);
+
+/**
+ * @brief Load an index saved by vecidx_save. Every size in the header is checked
+ *        against the file size and the checksum before anything is trusted.
+ * @retval ALS_EINVAL out or path NULL.
+ * @retval ALS_ENOTFOUND no such file.
+ * @retval ALS_EIO the file could not be read.
+ * @retval ALS_EFORMAT foreign, truncated or corrupt file, or a newer format version.
+ * @retval ALS_ENOMEM allocation failed.
+ * Ownership: caller owns *out. Thread safety: safe.
+ */
+VECIDX_API int vecidx_load(vecidx **out, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VECIDX_H */

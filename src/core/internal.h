@@ -1,0 +1,102 @@
+/* Internal helpers shared by libals and libvecidx. Everything declared here is hidden:
+ * each shared library links its own copy, and none of it is exported. */
+#ifndef ALS_CORE_INTERNAL_H
+#define ALS_CORE_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "als.h"
+
+#define ALS_HIDDEN __attribute__((visibility("hidden")))
+
+#if defined(__GNUC__)
+#define ALS_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define ALS_PRINTF(a, b)
+#endif
+
+/* Format a message, record it with als_error_set and return code. */
+ALS_HIDDEN int als__errf(int code, const char *fmt, ...) ALS_PRINTF(2, 3);
+
+/* 64-byte aligned allocation that checks n * size for overflow (NULL on failure).
+ * Free with als__afree. */
+ALS_HIDDEN void *als__aalloc(size_t n, size_t size);
+ALS_HIDDEN void als__afree(void *p);
+/* size_t product with overflow check: 0 on success, -1 on overflow. */
+static inline int als__mul(size_t a, size_t b, size_t *out) {
+    return __builtin_mul_overflow(a, b, out) ? -1 : 0;
+}
+
+/* CRC-32 (IEEE 802.3, reflected, as zlib's crc32). Start with crc = 0. */
+ALS_HIDDEN uint32_t als__crc32(uint32_t crc, const void *buf, size_t n);
+
+/* Atomic file writing: a temp file beside the target, fsync, rename, fsync of the folder.
+ * Every write also feeds a running CRC-32 of the bytes written since the last reset. */
+typedef struct {
+    FILE *f;
+    char *tmp;
+    char *path;
+    uint32_t crc;
+    int failed;
+} als__wfile;
+ALS_HIDDEN int als__wfile_open(als__wfile *w, const char *path);
+ALS_HIDDEN void als__wfile_write(als__wfile *w, const void *p, size_t n);
+ALS_HIDDEN int als__wfile_commit(als__wfile *w); /* closes; on failure removes the temp */
+ALS_HIDDEN void als__wfile_abort(als__wfile *w);
+
+/* Checked sequential reads: the file size is known up front, so a header's claimed sizes
+ * can be validated before anything is allocated; a read past the end is ALS_EFORMAT.
+ * Every read feeds a running CRC-32 (reset it by setting crc = 0). */
+typedef struct {
+    FILE *f;
+    const char *path;
+    uint64_t size, pos;
+    uint32_t crc;
+} als__rfile;
+ALS_HIDDEN int als__rfile_open(als__rfile *r, const char *path); /* ENOTFOUND, EIO */
+ALS_HIDDEN int als__rfile_read(als__rfile *r, void *p, size_t n); /* EFORMAT, EIO */
+ALS_HIDDEN void als__rfile_close(als__rfile *r);
+
+/* Little-endian loads/stores for file formats (host order is checked by a marker). */
+static inline uint32_t als__ld32(const unsigned char *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint64_t als__ld64(const unsigned char *p) {
+    return (uint64_t)als__ld32(p) | (uint64_t)als__ld32(p + 4) << 32;
+}
+
+/* Best SIMD level of this CPU: 1 portable, 2 AVX2+FMA, 3 AVX-512F. */
+ALS_HIDDEN int als__simd_best(void);
+
+/* True if any of the n values (with stride between rows) is NaN or Inf. */
+ALS_HIDDEN int64_t als__first_nonfinite_row(const float *x, int64_t rows, int64_t cols,
+                                            int64_t stride);
+
+/* Deterministic RNG (xoshiro256**, seeded through splitmix64). */
+typedef struct { uint64_t s[4]; } als__rng;
+static inline uint64_t als__rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static inline void als__rng_seed(als__rng *r, uint64_t seed) {
+    for (int i = 0; i < 4; i++) {
+        uint64_t z = (seed += 0x9E3779B97F4A7C15ull);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        r->s[i] = z ^ (z >> 31);
+    }
+}
+static inline uint64_t als__rng_next(als__rng *r) {
+    uint64_t *s = r->s, res = als__rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3]; s[2] ^= t; s[3] = als__rotl(s[3], 45);
+    return res;
+}
+/* Uniform in [0, n) without modulo bias worth caring about (n < 2^63). */
+static inline uint64_t als__rng_below(als__rng *r, uint64_t n) {
+    __extension__ typedef unsigned __int128 u128;
+    return (uint64_t)(((u128)als__rng_next(r) * n) >> 64);
+}
+static inline double als__rng_unit(als__rng *r) {
+    return (double)(als__rng_next(r) >> 11) * 0x1.0p-53;
+}
+
+#endif

@@ -1,0 +1,23 @@
+/* Portable kernel: plain C, any CPU. fmaf keeps the rounding identical to the SIMD paths
+ * (glibc maps it to the FMA instruction where the CPU has one). */
+#include "core/scan.h"
+
+void als__scan_portable(const als__db *db, int64_t p0, int64_t p1, const float *q, int64_t nq,
+                        als__heap *heaps, const als__idset *f) {
+    const int64_t d = db->d;
+    for (int64_t a = 0; a < nq; a++) {
+        const float *qa = q + a * d;
+        als__heap *h = &heaps[a];
+        for (int64_t p = p0; p < p1; p++) {
+            const float *y = db->panels + p * d * ALS_PANEL;
+            float acc[ALS_PANEL];
+            for (int l = 0; l < ALS_PANEL; l++) acc[l] = db->bias ? db->bias[p * ALS_PANEL + l] : 0.0f;
+            for (int64_t j = 0; j < d; j++)
+                for (int l = 0; l < ALS_PANEL; l++) acc[l] = fmaf(qa[j], y[j * ALS_PANEL + l], acc[l]);
+            float t = als__heap_thr(h);
+            unsigned m = 0;
+            for (int l = 0; l < ALS_PANEL; l++) m |= (unsigned)(acc[l] >= t) << l;
+            if (m) als__hits(db, p * ALS_PANEL, m, acc, h, f);
+        }
+    }
+}

@@ -1,0 +1,179 @@
+/* IVF-flat: a k-means coarse quantizer and one panel store per list. Training samples at
+ * most nlist x train_per_list rows; adding is a k=1 search against the centroids with the
+ * flat engine; searching probes the nprobe best lists of each query. */
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vecidx/vecidx_internal.h"
+
+#define ADD_CHUNK 65536
+
+void vecidx__ivf_free(vecidx *idx) {
+    if (idx->lists)
+        for (int64_t i = 0; i < idx->nlist; i++) vecidx__store_free(&idx->lists[i]);
+    free(idx->lists);
+    idx->lists = NULL;
+    als__afree(idx->centroids);
+    idx->centroids = NULL;
+    vecidx__store_free(&idx->quant);
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Install centroids (nlist x d) and build the quantizer's panel store. */
+static int set_centroids(vecidx *idx, float *c) {
+    vecidx__store q = {0};
+    int l2 = idx->metric == VECIDX_METRIC_L2;
+    if (vecidx__store_reserve(&q, idx->d, l2, idx->nlist, 0)) return ALS_ENOMEM;
+    vecidx__store_fill(&q, idx->d, l2, c, idx->nlist, idx->d, NULL, 0);
+    vecidx__store_free(&idx->quant);
+    als__afree(idx->centroids);
+    idx->quant = q;
+    idx->centroids = c;
+    idx->trained = 1;
+    return ALS_OK;
+}
+
+int vecidx__ivf_train(vecidx *idx, const float *x, int64_t n, int64_t stride) {
+    int64_t d = idx->d, m = n;
+    if (idx->train_per_list < n / idx->nlist + 1 && idx->nlist * idx->train_per_list < n)
+        m = idx->nlist * idx->train_per_list;
+    float *sample = als__aalloc((size_t)m, (size_t)d * sizeof(float));
+    float *c = als__aalloc((size_t)idx->nlist, (size_t)d * sizeof(float));
+    int64_t *pick = m < n ? malloc((size_t)n * sizeof(int64_t)) : NULL;
+    int rc = ALS_OK;
+    if (!sample || !c || (m < n && !pick)) {
+        rc = als__errf(ALS_ENOMEM, "vecidx_train: out of memory for a %lld-row sample", (long long)m);
+        goto fail;
+    }
+    if (m < n) { /* m distinct rows drawn with the seed, then kept in row order */
+        als__rng rng;
+        als__rng_seed(&rng, (uint64_t)idx->seed ^ 0x5A17E5EEDull);
+        for (int64_t i = 0; i < n; i++) pick[i] = i;
+        for (int64_t i = 0; i < m; i++) {
+            int64_t j = i + (int64_t)als__rng_below(&rng, (uint64_t)(n - i));
+            int64_t t = pick[i];
+            pick[i] = pick[j];
+            pick[j] = t;
+        }
+        qsort(pick, (size_t)m, sizeof(int64_t), cmp_i64);
+    }
+    for (int64_t i = 0; i < m; i++)
+        memcpy(sample + i * d, x + (pick ? pick[i] : i) * stride, (size_t)d * sizeof(float));
+    rc = vecidx__kmeans(sample, m, d, idx->nlist, idx->metric == VECIDX_METRIC_IP,
+                        idx->kmeans_iters, (uint64_t)idx->seed, als__threads(idx->num_threads),
+                        vecidx__scan(idx), c);
+    if (rc) goto fail;
+    if (set_centroids(idx, c)) {
+        rc = als__errf(ALS_ENOMEM, "vecidx_train: out of memory");
+        goto fail;
+    }
+    c = NULL;
+fail:
+    als__afree(sample);
+    als__afree(c);
+    free(pick);
+    return rc;
+}
+
+int vecidx__ivf_add(vecidx *idx, const float *x, int64_t n, int64_t stride, const int64_t *ids) {
+    if (n == 0) return ALS_OK;
+    int64_t d = idx->d, nlist = idx->nlist;
+    int l2 = idx->metric == VECIDX_METRIC_L2;
+    int nt = als__threads(idx->num_threads);
+    int64_t *assign = malloc((size_t)n * sizeof(int64_t));
+    int64_t *start = calloc((size_t)nlist + 1, sizeof(int64_t));
+    int64_t *order = malloc((size_t)n * sizeof(int64_t));
+    float *buf = als__aalloc((size_t)(n < ADD_CHUNK ? n : ADD_CHUNK), (size_t)d * sizeof(float));
+    int rc = ALS_OK;
+    if (!assign || !start || !order || !buf) {
+        rc = als__errf(ALS_ENOMEM, "vecidx_add: out of memory for %lld vectors", (long long)n);
+        goto done;
+    }
+    als__db qdb = vecidx__store_db(&idx->quant, d);
+    for (int64_t r0 = 0; r0 < n && !rc; r0 += ADD_CHUNK) {
+        int64_t rn = n - r0 < ADD_CHUNK ? n - r0 : ADD_CHUNK;
+        for (int64_t i = 0; i < rn; i++)
+            memcpy(buf + i * d, x + (r0 + i) * stride, (size_t)d * sizeof(float));
+        rc = als__search_db(&qdb, vecidx__scan(idx), nt, buf, rn, 1, NULL, NULL, assign + r0);
+    }
+    if (rc) goto done;
+    /* Counting sort of rows by list (stable: row order is kept inside each list). */
+    for (int64_t i = 0; i < n; i++) start[assign[i] + 1]++;
+    for (int64_t c = 0; c < nlist; c++) start[c + 1] += start[c];
+    {
+        int64_t *pos = malloc((size_t)nlist * sizeof(int64_t));
+        if (!pos) {
+            rc = als__errf(ALS_ENOMEM, "vecidx_add: out of memory");
+            goto done;
+        }
+        memcpy(pos, start, (size_t)nlist * sizeof(int64_t));
+        for (int64_t i = 0; i < n; i++) order[pos[assign[i]]++] = i;
+        free(pos);
+    }
+    /* Reserve every list first, so a failure adds nothing. */
+    for (int64_t c = 0; c < nlist; c++)
+        if (start[c + 1] > start[c] &&
+            vecidx__store_reserve(&idx->lists[c], d, l2, start[c + 1] - start[c], 1)) {
+            rc = als__errf(ALS_ENOMEM, "vecidx_add: cannot grow list %lld", (long long)c);
+            goto done;
+        }
+#pragma omp parallel for schedule(dynamic, 16) num_threads(nt)
+    for (int64_t c = 0; c < nlist; c++)
+        for (int64_t t = start[c]; t < start[c + 1]; t++) {
+            int64_t r = order[t], id = ids ? ids[r] : idx->n + r;
+            vecidx__store_fill(&idx->lists[c], d, l2, x + r * stride, 1, stride, &id, 0);
+        }
+    idx->n += n;
+done:
+    free(assign);
+    free(start);
+    free(order);
+    als__afree(buf);
+    return rc;
+}
+
+int vecidx__ivf_search(const vecidx *idx, const float *q, int64_t nq, int64_t k,
+                       const als__idset *f, float *scores, int64_t *ids) {
+    if (nq == 0) return ALS_OK;
+    int64_t d = idx->d, np = idx->nprobe < idx->nlist ? idx->nprobe : idx->nlist;
+    int64_t kc = k < idx->n ? k : idx->n;
+    int nt = als__threads(idx->num_threads);
+    als__scan_fn scan = vecidx__scan(idx);
+    int64_t *probe = malloc((size_t)nq * (size_t)np * sizeof(int64_t));
+    float *hs = malloc((size_t)nt * (size_t)(kc ? kc : 1) * sizeof(float));
+    int64_t *hid = malloc((size_t)nt * (size_t)(kc ? kc : 1) * sizeof(int64_t));
+    int rc = ALS_OK;
+    if (!probe || !hs || !hid) {
+        rc = als__errf(ALS_ENOMEM, "vecidx_search: out of memory for %lld queries", (long long)nq);
+        goto done;
+    }
+    als__db qdb = vecidx__store_db(&idx->quant, d);
+    rc = als__search_db(&qdb, scan, nt, q, nq, np, NULL, NULL, probe);
+    if (rc) goto done;
+#pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num();
+        als__heap h = {hs + (int64_t)t * kc, hid + (int64_t)t * kc, kc, 0};
+#pragma omp for schedule(dynamic, 16)
+        for (int64_t i = 0; i < nq; i++) {
+            h.n = 0;
+            for (int64_t p = 0; p < np && kc > 0; p++) {
+                const vecidx__store *l = &idx->lists[probe[i * np + p]];
+                if (l->n == 0) continue;
+                als__db db = vecidx__store_db(l, d);
+                scan(&db, 0, db.npanels, q + i * d, 1, &h, f);
+            }
+            als__heap_emit(&h, k, scores ? scores + i * k : NULL, ids + i * k);
+        }
+    }
+done:
+    free(probe);
+    free(hs);
+    free(hid);
+    return rc;
+}

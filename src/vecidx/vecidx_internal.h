@@ -1,0 +1,66 @@
+/* Internal layout of a vecidx handle, shared by the files of libvecidx. */
+#ifndef VECIDX_INTERNAL_H
+#define VECIDX_INTERNAL_H
+
+#include "core/scan.h"
+#include "vecidx.h"
+
+#define VECIDX_MAX_DIM 65536
+#define VECIDX_MAX_NLIST ((int64_t)INT32_MAX)
+
+/* A growable panel database: the flat index's storage and each IVF list. */
+typedef struct {
+    float *panels, *bias; /* bias only for L2 */
+    int64_t *ids;         /* NULL while every id equals its position (flat only) */
+    int64_t n, cap_panels, cap_ids;
+} vecidx__store;
+
+struct vecidx {
+    int kind, metric;
+    int64_t d;
+    int64_t n; /* vectors held in total */
+    /* parameters */
+    int64_t nprobe, seed, kmeans_iters, train_per_list, num_threads, simd;
+    /* flat */
+    vecidx__store flat;
+    /* IVF */
+    int64_t nlist;
+    int trained;
+    float *centroids;  /* nlist x d, row-major */
+    vecidx__store quant; /* the centroids as a panel database (coarse quantizer) */
+    vecidx__store *lists;
+};
+
+struct vecidx_filter {
+    als__idset set;
+    int64_t *ids;
+};
+
+/* store.c */
+void vecidx__store_free(vecidx__store *s);
+als__db vecidx__store_db(const vecidx__store *s, int64_t d);
+/* Make room for `more` vectors (and explicit ids if ids_needed). No fill. */
+int vecidx__store_reserve(vecidx__store *s, int64_t d, int l2, int64_t more, int ids_needed);
+/* Append rows (x with stride) and ids (NULL = consecutive from first_id) after reserve. */
+void vecidx__store_fill(vecidx__store *s, int64_t d, int l2, const float *x, int64_t rows,
+                        int64_t stride, const int64_t *ids, int64_t first_id);
+
+/* Queries copied to a contiguous nq x d buffer after checks; NULL + error set on failure. */
+int vecidx__queries(const vecidx *idx, const als_matrix *queries, float **buf, const char *fn);
+als__scan_fn vecidx__scan(const vecidx *idx);
+/* Internal scores -> public scores (L2: |q|^2 - 2 s, at least 0; padding +inf). */
+void vecidx__finish_scores(const vecidx *idx, const float *q, int64_t nq, int64_t k,
+                           float *scores);
+
+/* ivf.c / kmeans.c */
+int vecidx__ivf_train(vecidx *idx, const float *x, int64_t n, int64_t stride);
+int vecidx__ivf_add(vecidx *idx, const float *x, int64_t n, int64_t stride, const int64_t *ids);
+int vecidx__ivf_search(const vecidx *idx, const float *q, int64_t nq, int64_t k,
+                       const als__idset *f, float *scores, int64_t *ids);
+/* x: n x d contiguous. Writes nlist x d centroids. */
+int vecidx__kmeans(const float *x, int64_t n, int64_t d, int64_t nlist, int spherical,
+                   int64_t iters, uint64_t seed, int nthreads, als__scan_fn scan,
+                   float *centroids);
+void vecidx__ivf_free(vecidx *idx);
+
+#endif
