@@ -143,6 +143,9 @@ sanitize: deps
 valgrind: deps
 	@$(MAKE) --no-print-directory check TEST_WRAP="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite"
 
+demo: deps lib examples $(BUILD)/bench/gen_clustered
+	@sh examples/demo.sh $(BUILD)
+
 bench: deps-bench lib $(BENCH)
 	@sh tests/bench/run.sh $(BUILD)/bench
 
@@ -171,7 +174,7 @@ uninstall:
 	rm -f $(DESTDIR)$(PKGCONFIGDIR)/als.pc $(DESTDIR)$(PKGCONFIGDIR)/vecidx.pc
 
 clean:
-	rm -rf $(BUILD) bench-out
+	rm -rf $(BUILD) bench-out demo-out
 	find lib -mindepth 1 ! -name README.md -delete
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

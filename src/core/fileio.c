@@ -16,24 +16,36 @@ static char *dup_str(const char *s) {
     return d;
 }
 
+static void wfile_free(als__wfile *w) {
+    free(w->path);
+    free(w->tmp);
+    free(w->tab);
+    w->path = w->tmp = NULL;
+    w->tab = NULL;
+    w->f = NULL;
+}
+
 int als__wfile_open(als__wfile *w, const char *path) {
     memset(w, 0, sizeof *w);
     size_t n = strlen(path);
     w->path = dup_str(path);
     w->tmp = malloc(n + 16);
-    if (!w->path || !w->tmp) {
+    w->tab = malloc(sizeof *w->tab);
+    if (!w->path || !w->tmp || !w->tab) {
         free(w->path);
         free(w->tmp);
+        free(w->tab);
+        w->path = w->tmp = NULL;
+        w->tab = NULL;
         return als__errf(ALS_ENOMEM, "out of memory opening %s", path);
     }
+    als__crc_init(w->tab);
     memcpy(w->tmp, path, n);
     memcpy(w->tmp + n, ".tmp.XXXXXX", 12);
     int fd = mkstemp(w->tmp);
     if (fd < 0) {
         int e = errno;
-        free(w->path);
-        free(w->tmp);
-        w->path = w->tmp = NULL;
+        wfile_free(w);
         return als__errf(ALS_EIO, "cannot create a temporary file beside %s: %s", path,
                          strerror(e));
     }
@@ -42,9 +54,7 @@ int als__wfile_open(als__wfile *w, const char *path) {
     if (!w->f) {
         close(fd);
         unlink(w->tmp);
-        free(w->path);
-        free(w->tmp);
-        w->path = w->tmp = NULL;
+        wfile_free(w);
         return als__errf(ALS_EIO, "cannot open %s for writing", path);
     }
     return ALS_OK;
@@ -52,15 +62,8 @@ int als__wfile_open(als__wfile *w, const char *path) {
 
 void als__wfile_write(als__wfile *w, const void *p, size_t n) {
     if (w->failed || n == 0) return;
-    w->crc = als__crc32(w->crc, p, n);
+    w->crc = als__crc32_tab(w->tab, w->crc, p, n);
     if (fwrite(p, 1, n, w->f) != n) w->failed = errno ? errno : EIO;
-}
-
-static void wfile_free(als__wfile *w) {
-    free(w->path);
-    free(w->tmp);
-    w->path = w->tmp = NULL;
-    w->f = NULL;
 }
 
 void als__wfile_abort(als__wfile *w) {
@@ -110,11 +113,15 @@ int als__rfile_open(als__rfile *r, const char *path) {
         close(fd);
         return als__errf(ALS_EIO, "%s is not a regular file", path);
     }
-    r->f = fdopen(fd, "rb");
+    r->tab = malloc(sizeof *r->tab);
+    r->f = r->tab ? fdopen(fd, "rb") : NULL;
     if (!r->f) {
         close(fd);
-        return als__errf(ALS_EIO, "cannot open %s", path);
+        free(r->tab);
+        r->tab = NULL;
+        return als__errf(ALS_ENOMEM, "cannot open %s: out of memory", path);
     }
+    als__crc_init(r->tab);
     r->size = (uint64_t)st.st_size;
     return ALS_OK;
 }
@@ -128,11 +135,13 @@ int als__rfile_read(als__rfile *r, void *p, size_t n) {
         return als__errf(ALS_EIO, "read error on %s at offset %llu", r->path,
                          (unsigned long long)r->pos);
     r->pos += n;
-    r->crc = als__crc32(r->crc, p, n);
+    r->crc = als__crc32_tab(r->tab, r->crc, p, n);
     return ALS_OK;
 }
 
 void als__rfile_close(als__rfile *r) {
     if (r->f) fclose(r->f);
+    free(r->tab);
+    r->tab = NULL;
     r->f = NULL;
 }

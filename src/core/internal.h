@@ -29,7 +29,11 @@ static inline int als__mul(size_t a, size_t b, size_t *out) {
     return __builtin_mul_overflow(a, b, out) ? -1 : 0;
 }
 
-/* CRC-32 (IEEE 802.3, reflected, as zlib's crc32). Start with crc = 0. */
+/* CRC-32 (IEEE 802.3, reflected, as zlib's crc32). Start with crc = 0. als__crc32 builds
+ * its 8 KiB of tables per call: use a table context for many small pieces. */
+typedef struct { uint32_t t[8][256]; } als__crctab;
+ALS_HIDDEN void als__crc_init(als__crctab *c);
+ALS_HIDDEN uint32_t als__crc32_tab(const als__crctab *c, uint32_t crc, const void *buf, size_t n);
 ALS_HIDDEN uint32_t als__crc32(uint32_t crc, const void *buf, size_t n);
 
 /* Atomic file writing: a temp file beside the target, fsync, rename, fsync of the folder.
@@ -38,6 +42,7 @@ typedef struct {
     FILE *f;
     char *tmp;
     char *path;
+    als__crctab *tab;
     uint32_t crc;
     int failed;
 } als__wfile;
@@ -52,6 +57,7 @@ ALS_HIDDEN void als__wfile_abort(als__wfile *w);
 typedef struct {
     FILE *f;
     const char *path;
+    als__crctab *tab;
     uint64_t size, pos;
     uint32_t crc;
 } als__rfile;
