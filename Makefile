@@ -96,10 +96,11 @@ $(LIBOUT)/libals.a: $(ALS_OBJ)
 $(LIBOUT)/libvecidx.a: $(VECIDX_OBJ)
 	@mkdir -p $(@D)
 	rm -f $@ && $(AR) rcs $@ $^
+PC_SED = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|g'
 $(LIBOUT)/%.pc: pkgconfig/%.pc.in include/als.h
 	@mkdir -p $(@D)
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
-	    -e 's|@VERSION@|$(VERSION)|g' $< > $@
+	$(PC_SED) $< > $@
 
 $(BUILD)/tests/%: tests/%.c tests/testutil.h $(LIBS_ALL)
 	@mkdir -p $(@D)
@@ -163,7 +164,9 @@ install: lib
 	ln -sf libals.so.$(VERSION_MAJOR) $(DESTDIR)$(LIBDIR)/libals.so
 	ln -sf libvecidx.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libvecidx.so.$(VERSION_MAJOR)
 	ln -sf libvecidx.so.$(VERSION_MAJOR) $(DESTDIR)$(LIBDIR)/libvecidx.so
-	$(INSTALL_DATA) $(LIBOUT)/als.pc $(LIBOUT)/vecidx.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	# the .pc files name this install's PREFIX/LIBDIR, whatever `make` was run with
+	$(PC_SED) pkgconfig/als.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/als.pc
+	$(PC_SED) pkgconfig/vecidx.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/vecidx.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/als.h $(DESTDIR)$(INCLUDEDIR)/vecidx.h
