@@ -66,7 +66,7 @@ VECIDX_API int vecidx_version_number(void);
  */
 #define VECIDX_PARAM_NPROBE 100         /**< lists scanned per query (IVF); default 1, [1, 2^31-1]; values above nlist act as nlist */
 #define VECIDX_PARAM_SEED 300           /**< k-means sampling and init seed; default 1234, [0, INT64_MAX] */
-#define VECIDX_PARAM_KMEANS_ITERS 301   /**< k-means iterations; default 20, [1, 1000] */
+#define VECIDX_PARAM_KMEANS_ITERS 301   /**< k-means iterations; default 10 (as Faiss's IVF training), [1, 1000] */
 #define VECIDX_PARAM_TRAIN_PER_LIST 302 /**< training sample: at most this many points per list; default 256, [1, 1000000] */
 #define VECIDX_PARAM_NUM_THREADS 900    /**< threads for train/add/search; 0 = all cores (default), [0, 4096] */
 #define VECIDX_PARAM_SIMD 901           /**< VECIDX_SIMD_*; default AUTO. get returns the path in use */

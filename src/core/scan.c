@@ -28,8 +28,9 @@ static int search_by_query(const als__db *db, als__scan_fn scan, int nt, const f
     int64_t d = db->d;
     int64_t qc = nq / ((int64_t)nt * 4);
     qc = (qc + 7) / 8 * 8;
-    if (qc < 8) qc = 8;
+    if (qc < 16 * d) qc = (16 * d + 7) / 8 * 8;
     if (qc > 1024) qc = 1024;
+    if (qc > nq) qc = (nq + 7) / 8 * 8;
     int64_t nchunks = (nq + qc - 1) / qc;
     int failed = 0;
 #pragma omp parallel num_threads(nt) if (nchunks > 1)
@@ -113,7 +114,11 @@ int als__search_db(const als__db *db, als__scan_fn scan, int nthreads, const flo
     if (tp < 1) tp = 1;
     int64_t ntiles = (db->npanels + tp - 1) / tp;
     int nt = nthreads < 1 ? 1 : nthreads;
-    if (nq >= 8 * (int64_t)nt || ntiles < 2 || nt == 1)
+    /* A query chunk streams the whole database from memory once; below about 16 * d
+     * queries per thread that stream costs more than the arithmetic, so few queries share
+     * each tile instead (threads split the tiles). */
+    int64_t qmin = 16 * db->d < 64 ? 64 : 16 * db->d;
+    if (nq >= qmin * nt || ntiles < 2 * (int64_t)nt || nt == 1)
         return search_by_query(db, scan, nt, q, nq, k, kc, tp, ntiles, f, scores, ids);
     return search_by_tile(db, scan, nt, q, nq, k, kc, tp, ntiles, f, scores, ids);
 }

@@ -189,17 +189,34 @@ int vecidx__queries(const vecidx *idx, const als_matrix *queries, float **buf, c
     return ALS_OK;
 }
 
-void vecidx__finish_scores(const vecidx *idx, const float *q, int64_t nq, int64_t k, float *scores) {
+void vecidx__finish_scores(const vecidx *idx, const float *q, int64_t nq, int64_t k,
+                           float *scores, int64_t *ids) {
     if (idx->metric != VECIDX_METRIC_L2 || !scores) return;
     for (int64_t i = 0; i < nq; i++) {
         const float *qi = q + i * idx->d;
+        float *s = scores + i * k;
+        int64_t *id = ids + i * k;
         float qn = 0.0f;
         for (int64_t j = 0; j < idx->d; j++) qn = fmaf(qi[j], qi[j], qn);
         for (int64_t r = 0; r < k; r++) {
-            float *s = &scores[i * k + r];
-            if (*s == -INFINITY) { *s = INFINITY; continue; }
-            float dist = qn - 2.0f * *s;
-            *s = dist > 0.0f ? dist : 0.0f;
+            if (s[r] == -INFINITY) {
+                s[r] = INFINITY;
+                continue;
+            }
+            float dist = qn - 2.0f * s[r];
+            s[r] = dist > 0.0f ? dist : 0.0f;
+        }
+        /* Distinct internal scores can round to one distance: the conversion keeps the
+         * order non-decreasing, so only runs of equal distances need their ids sorted. */
+        for (int64_t r = 1; r < k; r++) {
+            float sv = s[r];
+            int64_t iv = id[r];
+            int64_t t = r;
+            while (t > 0 && s[t - 1] == sv && id[t - 1] > iv && iv != -1) {
+                id[t] = id[t - 1];
+                t--;
+            }
+            id[t] = iv;
         }
     }
 }
@@ -223,7 +240,7 @@ VECIDX_API int vecidx_search_filtered(const vecidx *idx, const als_matrix *queri
     } else {
         rc = vecidx__ivf_search(idx, q, nq, k, f, scores, ids);
     }
-    if (!rc) vecidx__finish_scores(idx, q, nq, k, scores);
+    if (!rc) vecidx__finish_scores(idx, q, nq, k, scores, ids);
     als__afree(q);
     return rc;
 }

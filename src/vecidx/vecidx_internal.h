@@ -48,9 +48,10 @@ void vecidx__store_fill(vecidx__store *s, int64_t d, int l2, const float *x, int
 /* Queries copied to a contiguous nq x d buffer after checks; NULL + error set on failure. */
 int vecidx__queries(const vecidx *idx, const als_matrix *queries, float **buf, const char *fn);
 als__scan_fn vecidx__scan(const vecidx *idx);
-/* Internal scores -> public scores (L2: |q|^2 - 2 s, at least 0; padding +inf). */
+/* Internal scores -> public scores (L2: |q|^2 - 2 s, at least 0; padding +inf), with
+ * equal distances ordered by id. */
 void vecidx__finish_scores(const vecidx *idx, const float *q, int64_t nq, int64_t k,
-                           float *scores);
+                           float *scores, int64_t *ids);
 
 /* ivf.c / kmeans.c */
 int vecidx__ivf_train(vecidx *idx, const float *x, int64_t n, int64_t stride);

@@ -1,0 +1,737 @@
+/* IVF-flat index: training state machine, exactness at nprobe == nlist (bit-identical to
+ * the flat index over the same data), recall on clustered data at nprobe = nlist / 8,
+ * determinism of training (seed, thread count, SIMD path), filters, padding and ids.
+ *
+ * Data: 200 gaussian centres in d = 10, points = centre + 0.1 * noise (L2-normalized for
+ * the inner-product runs), 50 000 points; queries drawn the same way. */
+#include "testutil.h"
+
+#include <pthread.h>
+
+#define D 10
+#define NCENT 200
+#define NPOINTS 50000
+#define NQ 500
+#define NLIST 64
+
+/* ---------------------------------------------------------------- data */
+
+static float *centres_make(uint64_t seed) {
+    float *c = malloc((size_t)NCENT * D * sizeof(float));
+    assert_non_null(c);
+    uint64_t s = seed;
+    for (int64_t i = 0; i < (int64_t)NCENT * D; i++) c[i] = (float)tu_normal(&s);
+    return c;
+}
+
+static als_matrix *clustered(const float *cent, int64_t n, uint64_t seed, int normalize) {
+    als_matrix *m = NULL;
+    assert_ok(als_matrix_create(&m, n, D));
+    float *p = als_matrix_data(m);
+    int64_t st = als_matrix_stride(m);
+    uint64_t s = seed;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t c = (int64_t)(tu_next(&s) % NCENT);
+        for (int j = 0; j < D; j++) p[i * st + j] = cent[c * D + j] + (float)(0.1 * tu_normal(&s));
+    }
+    if (normalize) assert_ok(als_matrix_normalize_rows(m));
+    return m;
+}
+
+static als_matrix *gauss(int64_t n, int64_t d, uint64_t seed) {
+    als_matrix *m = NULL;
+    assert_ok(als_matrix_create(&m, n, d));
+    float *p = als_matrix_data(m);
+    uint64_t s = seed;
+    for (int64_t i = 0; i < n * d; i++) p[i] = (float)tu_normal(&s);
+    return m;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* distinct ids, never -1, negative and huge ones included */
+static int64_t *random_ids(int64_t n, uint64_t seed) {
+    int64_t *ids = malloc((size_t)n * sizeof(int64_t));
+    int64_t *tmp = malloc((size_t)n * sizeof(int64_t));
+    assert_non_null(ids);
+    assert_non_null(tmp);
+    uint64_t s = seed;
+    for (;;) {
+        /* odd i: a bijective scramble of i (huge, any sign); even i: small negatives */
+        uint64_t mix = tu_next(&s);
+        for (int64_t i = 0; i < n; i++)
+            ids[i] = (i % 2) ? (int64_t)(((uint64_t)i * 0x9E3779B97F4A7C15ull) ^ mix)
+                             : -(int64_t)(i * 1000) - 2 - (int64_t)(mix % 997);
+        ids[0] = INT64_MIN;
+        if (n > 1) ids[n - 1] = INT64_MAX;
+        if (n > 2) ids[n / 2] = -2;
+        memcpy(tmp, ids, (size_t)n * sizeof(int64_t));
+        qsort(tmp, (size_t)n, sizeof(int64_t), cmp_i64);
+        int ok = 1;
+        for (int64_t i = 0; i < n; i++)
+            if (tmp[i] == -1 || (i > 0 && tmp[i] == tmp[i - 1])) ok = 0;
+        if (ok) break;
+    }
+    free(tmp);
+    return ids;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+typedef struct {
+    float *s;
+    int64_t *i;
+    int64_t n;
+} result;
+
+static result search_r(const vecidx *idx, const als_matrix *q, int64_t k, const vecidx_filter *f) {
+    result r;
+    r.n = als_matrix_rows(q) * k;
+    r.s = malloc((size_t)(r.n + 1) * sizeof(float));
+    r.i = malloc((size_t)(r.n + 1) * sizeof(int64_t));
+    assert_non_null(r.s);
+    assert_non_null(r.i);
+    memset(r.s, 0x7f, (size_t)(r.n + 1) * sizeof(float));
+    memset(r.i, 0x5a, (size_t)(r.n + 1) * sizeof(int64_t));
+    if (f) assert_ok(vecidx_search_filtered(idx, q, k, f, r.s, r.i));
+    else assert_ok(vecidx_search(idx, q, k, r.s, r.i));
+    return r;
+}
+
+static void result_free(result *r) {
+    free(r->s);
+    free(r->i);
+    r->s = NULL;
+    r->i = NULL;
+}
+
+static void assert_same(const result *a, const result *b, const char *what) {
+    assert_int_equal(a->n, b->n);
+    if (memcmp(a->s, b->s, (size_t)a->n * sizeof(float)) != 0 ||
+        memcmp(a->i, b->i, (size_t)a->n * sizeof(int64_t)) != 0) {
+        for (int64_t j = 0; j < a->n; j++) {
+            if (memcmp(&a->s[j], &b->s[j], sizeof(float)) != 0 || a->i[j] != b->i[j]) {
+                print_error("%s: first difference at %lld: (%lld, %.9g) vs (%lld, %.9g)\n", what,
+                            (long long)j, (long long)a->i[j], (double)a->s[j], (long long)b->i[j],
+                            (double)b->s[j]);
+                break;
+            }
+        }
+        fail();
+    }
+}
+
+static int better(int metric, float a, float b) { return metric == VECIDX_METRIC_IP ? a > b : a < b; }
+
+/* Sorted best-first, ties by id, padding only at the end with the right score. */
+static void assert_well_formed(const result *r, int64_t k, int metric) {
+    float pad = metric == VECIDX_METRIC_IP ? -INFINITY : INFINITY;
+    for (int64_t q = 0; q < r->n / k; q++) {
+        const float *s = r->s + q * k;
+        const int64_t *id = r->i + q * k;
+        int padded = 0;
+        for (int64_t j = 0; j < k; j++) {
+            if (id[j] == -1) {
+                padded = 1;
+                assert_true(s[j] == pad);
+                continue;
+            }
+            assert_false(padded);
+            assert_false(isnan(s[j]));
+            assert_false(isinf(s[j]));
+            if (j > 0) {
+                assert_false(better(metric, s[j], s[j - 1]));
+                if (s[j] == s[j - 1]) assert_true(id[j] > id[j - 1]);
+            }
+        }
+    }
+}
+
+static double recall_at(const result *approx, const result *exact, int64_t k) {
+    int64_t hit = 0, tot = 0;
+    for (int64_t q = 0; q < exact->n / k; q++) {
+        for (int64_t a = 0; a < k; a++) {
+            if (exact->i[q * k + a] == -1) continue;
+            tot++;
+            for (int64_t b = 0; b < k; b++)
+                if (approx->i[q * k + b] == exact->i[q * k + a]) {
+                    hit++;
+                    break;
+                }
+        }
+    }
+    return tot ? (double)hit / (double)tot : 1.0;
+}
+
+static vecidx *flat_over(const als_matrix *x, int metric, const int64_t *ids) {
+    vecidx *f = NULL;
+    assert_ok(vecidx_flat_create(&f, als_matrix_cols(x), metric));
+    assert_ok(vecidx_add(f, x, ids));
+    return f;
+}
+
+/* IVF with nlist lists, trained on x (with the given seed and thread count), holding x. */
+static vecidx *ivf_over(const als_matrix *x, int metric, int64_t nlist, const int64_t *ids,
+                        int64_t seed, int64_t threads) {
+    vecidx *v = NULL;
+    assert_ok(vecidx_ivf_create(&v, als_matrix_cols(x), metric, nlist));
+    assert_non_null(v);
+    assert_ok(vecidx_set_int(v, VECIDX_PARAM_SEED, seed));
+    assert_ok(vecidx_set_int(v, VECIDX_PARAM_NUM_THREADS, threads));
+    assert_int_equal(vecidx_is_trained(v), 0);
+    assert_ok(vecidx_train(v, x));
+    assert_int_equal(vecidx_is_trained(v), 1);
+    assert_int_equal(vecidx_size(v), 0);
+    assert_ok(vecidx_add(v, x, ids));
+    assert_int_equal(vecidx_size(v), als_matrix_rows(x));
+    return v;
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_ivf_create_and_getters(void **state) {
+    (void)state;
+    vecidx *v = (vecidx *)&v;
+    assert_fails_with(vecidx_ivf_create(NULL, 4, VECIDX_METRIC_IP, 8), ALS_EINVAL);
+    assert_fails_with(vecidx_ivf_create(&v, 4, 2, 8), ALS_EINVAL);
+    assert_null(v);
+    v = (vecidx *)&v;
+    assert_fails_with(vecidx_ivf_create(&v, 0, VECIDX_METRIC_IP, 8), ALS_ERANGE);
+    assert_null(v);
+    assert_fails_with(vecidx_ivf_create(&v, 65537, VECIDX_METRIC_IP, 8), ALS_ERANGE);
+    assert_fails_with(vecidx_ivf_create(&v, 4, VECIDX_METRIC_L2, 0), ALS_ERANGE);
+    assert_fails_with(vecidx_ivf_create(&v, 4, VECIDX_METRIC_L2, -5), ALS_ERANGE);
+    assert_fails_with(vecidx_ivf_create(&v, 4, VECIDX_METRIC_L2, 2147483648LL), ALS_ERANGE);
+    assert_null(v);
+    for (int metric = 0; metric < 2; metric++) {
+        assert_ok(vecidx_ivf_create(&v, 7, metric, 13));
+        assert_non_null(v);
+        assert_int_equal(vecidx_kind(v), VECIDX_KIND_IVF);
+        assert_int_equal(vecidx_nlist(v), 13);
+        assert_int_equal(vecidx_dim(v), 7);
+        assert_int_equal(vecidx_metric(v), metric);
+        assert_int_equal(vecidx_size(v), 0);
+        assert_int_equal(vecidx_is_trained(v), 0);
+        int64_t x = -1;
+        assert_ok(vecidx_get_int(v, VECIDX_PARAM_NPROBE, &x));
+        assert_int_equal(x, 1);
+        assert_ok(vecidx_get_int(v, VECIDX_PARAM_SEED, &x));
+        assert_int_equal(x, 1234);
+        assert_ok(vecidx_get_int(v, VECIDX_PARAM_KMEANS_ITERS, &x));
+        if (x != 10) {
+            print_error("KMEANS_ITERS of a new IVF index is %lld; the header's default is 10\n", (long long)x);
+            fail();
+        }
+        assert_ok(vecidx_get_int(v, VECIDX_PARAM_TRAIN_PER_LIST, &x));
+        assert_int_equal(x, 256);
+        assert_fails_with(vecidx_set_int(v, VECIDX_PARAM_NPROBE, 0), ALS_ERANGE);
+        assert_ok(vecidx_set_int(v, VECIDX_PARAM_NPROBE, 1000)); /* above nlist is allowed */
+        assert_ok(vecidx_get_int(v, VECIDX_PARAM_NPROBE, &x));
+        assert_int_equal(x, 1000);
+        vecidx_destroy(v);
+        v = NULL;
+    }
+    vecidx_destroy(NULL);
+}
+
+static void test_ivf_state_errors(void **state) {
+    (void)state;
+    float *cent = centres_make(1);
+    als_matrix *x = clustered(cent, 2000, 2, 0);
+    als_matrix *few = clustered(cent, NLIST - 1, 3, 0);
+    als_matrix *exact = clustered(cent, NLIST, 4, 0);
+    als_matrix *wrong = gauss(100, D + 1, 5);
+    als_matrix *q = clustered(cent, 3, 6, 0);
+    vecidx *v = NULL;
+    assert_ok(vecidx_ivf_create(&v, D, VECIDX_METRIC_L2, NLIST));
+    float s[30];
+    int64_t id[30];
+    vecidx_filter *f = NULL;
+    int64_t fid = 5;
+    assert_ok(vecidx_filter_create(&f, &fid, 1, VECIDX_FILTER_EXCLUDE));
+
+    /* untrained: add and search refuse */
+    assert_int_equal(vecidx_is_trained(v), 0);
+    assert_fails_with(vecidx_add(v, x, NULL), ALS_ESTATE);
+    assert_int_equal(vecidx_size(v), 0);
+    assert_fails_with(vecidx_search(v, q, 10, s, id), ALS_ESTATE);
+    assert_fails_with(vecidx_search_filtered(v, q, 10, f, s, id), ALS_ESTATE);
+    assert_fails_with(vecidx_search_filtered(v, q, 10, NULL, s, id), ALS_ESTATE);
+
+    /* bad training input */
+    assert_fails_with(vecidx_train(v, few), ALS_ERANGE);
+    assert_int_equal(vecidx_is_trained(v), 0);
+    assert_fails_with(vecidx_train(NULL, x), ALS_EINVAL);
+    assert_fails_with(vecidx_train(v, NULL), ALS_EINVAL);
+    assert_fails_with(vecidx_train(v, wrong), ALS_EDIM);
+    als_matrix *nan = clustered(cent, 200, 7, 0);
+    als_matrix_data(nan)[150 * als_matrix_stride(nan) + 3] = NAN;
+    assert_fails_with(vecidx_train(v, nan), ALS_EINVAL);
+    als_matrix_data(nan)[150 * als_matrix_stride(nan) + 3] = INFINITY;
+    assert_fails_with(vecidx_train(v, nan), ALS_EINVAL);
+    assert_int_equal(vecidx_is_trained(v), 0);
+
+    /* exactly nlist rows is enough */
+    assert_ok(vecidx_train(v, exact));
+    assert_int_equal(vecidx_is_trained(v), 1);
+    /* trained and empty: searching works (all padding) and retraining is allowed */
+    assert_ok(vecidx_search(v, q, 10, s, id));
+    for (int j = 0; j < 30; j++) {
+        assert_int_equal(id[j], -1);
+        assert_true(isinf(s[j]) && s[j] > 0);
+    }
+    assert_ok(vecidx_train(v, x));
+    assert_ok(vecidx_add(v, x, NULL));
+    assert_int_equal(vecidx_size(v), 2000);
+    /* training a non-empty index */
+    assert_fails_with(vecidx_train(v, x), ALS_ESTATE);
+    assert_int_equal(vecidx_size(v), 2000);
+    assert_int_equal(vecidx_is_trained(v), 1);
+    /* add / search argument errors on a trained IVF */
+    assert_fails_with(vecidx_add(v, wrong, NULL), ALS_EDIM);
+    assert_fails_with(vecidx_add(v, nan, NULL), ALS_EINVAL);
+    int64_t *ids = malloc(200 * sizeof(int64_t));
+    assert_non_null(ids);
+    for (int i = 0; i < 200; i++) ids[i] = 10000 + i;
+    ids[199] = -1;
+    als_matrix *ok200 = clustered(cent, 200, 8, 0);
+    assert_fails_with(vecidx_add(v, ok200, ids), ALS_EINVAL);
+    assert_int_equal(vecidx_size(v), 2000);
+    als_matrix *qwrong = gauss(2, D + 1, 9);
+    als_matrix *qnan = clustered(cent, 2, 10, 0);
+    als_matrix_data(qnan)[als_matrix_stride(qnan) + 1] = NAN;
+    assert_fails_with(vecidx_search(v, q, 0, s, id), ALS_ERANGE);
+    assert_fails_with(vecidx_search(v, qwrong, 3, s, id), ALS_EDIM);
+    assert_fails_with(vecidx_search(v, q, 3, s, NULL), ALS_EINVAL);
+    assert_fails_with(vecidx_search(v, qnan, 3, s, id), ALS_EINVAL);
+    assert_fails_with(vecidx_search_filtered(v, qnan, 3, f, s, id), ALS_EINVAL);
+    als_matrix_destroy(qwrong);
+    als_matrix_destroy(qnan);
+    als_matrix *q0 = NULL;
+    assert_ok(als_matrix_create(&q0, 0, D));
+    assert_ok(vecidx_search(v, q0, 3, s, id));
+    als_matrix_destroy(q0);
+
+    free(ids);
+    als_matrix_destroy(ok200);
+    als_matrix_destroy(nan);
+    vecidx_filter_destroy(f);
+    vecidx_destroy(v);
+    als_matrix_destroy(x);
+    als_matrix_destroy(few);
+    als_matrix_destroy(exact);
+    als_matrix_destroy(wrong);
+    als_matrix_destroy(q);
+    free(cent);
+}
+
+/* nprobe == nlist scans everything: bit-identical to flat, for IP and L2, any thread
+ * count; nprobe > nlist acts as nlist. */
+static void test_ivf_full_probe_equals_flat(void **state) {
+    (void)state;
+    float *cent = centres_make(11);
+    int64_t *ids = random_ids(NPOINTS, 12);
+    char what[96];
+    for (int metric = 0; metric < 2; metric++) {
+        als_matrix *x = clustered(cent, NPOINTS, 13 + (uint64_t)metric, metric == VECIDX_METRIC_IP);
+        als_matrix *q = clustered(cent, NQ, 15 + (uint64_t)metric, metric == VECIDX_METRIC_IP);
+        vecidx *flat = flat_over(x, metric, ids);
+        vecidx *ivf = ivf_over(x, metric, NLIST, ids, 1234, 0);
+        assert_int_equal(vecidx_nlist(ivf), NLIST);
+        assert_int_equal(vecidx_kind(ivf), VECIDX_KIND_IVF);
+        const int64_t ks[] = {1, 10, 100};
+        for (int ki = 0; ki < 3; ki++) {
+            int64_t k = ks[ki];
+            result fr = search_r(flat, q, k, NULL);
+            assert_well_formed(&fr, k, metric);
+            const int64_t probes[] = {NLIST, NLIST + 1, 10 * NLIST, 2147483647LL};
+            for (int pi = 0; pi < 4; pi++) {
+                assert_ok(vecidx_set_int(ivf, VECIDX_PARAM_NPROBE, probes[pi]));
+                for (int64_t th = pi == 0 ? 1 : 2; th <= 2; th++) {
+                    assert_ok(vecidx_set_int(ivf, VECIDX_PARAM_NUM_THREADS, th));
+                    result ir = search_r(ivf, q, k, NULL);
+                    snprintf(what, sizeof what, "%s k=%lld nprobe=%lld threads=%lld",
+                             metric ? "L2" : "IP", (long long)k, (long long)probes[pi], (long long)th);
+                    assert_same(&fr, &ir, what);
+                    result_free(&ir);
+                }
+            }
+            result_free(&fr);
+        }
+        /* k beyond the size: every vector of every list comes back, in the flat order */
+        als_matrix *q3 = NULL;
+        assert_ok(als_matrix_view_rows(&q3, q, 0, 3));
+        assert_ok(vecidx_set_int(ivf, VECIDX_PARAM_NPROBE, NLIST));
+        result fa = search_r(flat, q3, NPOINTS + 5, NULL), ia = search_r(ivf, q3, NPOINTS + 5, NULL);
+        assert_same(&fa, &ia, "k > size, full probe");
+        for (int64_t j = 0; j < 3; j++) {
+            assert_true(ia.i[j * (NPOINTS + 5) + NPOINTS - 1] != -1);
+            assert_int_equal(ia.i[j * (NPOINTS + 5) + NPOINTS], -1);
+        }
+        result_free(&fa);
+        result_free(&ia);
+        als_matrix_destroy(q3);
+        vecidx_destroy(flat);
+        vecidx_destroy(ivf);
+        als_matrix_destroy(x);
+        als_matrix_destroy(q);
+    }
+    /* unclustered gaussian data, unnormalized IP: still exact at full probe */
+    als_matrix *g = gauss(3001, 17, 21);
+    als_matrix *gq = gauss(50, 17, 22);
+    for (int metric = 0; metric < 2; metric++) {
+        vecidx *flat = flat_over(g, metric, NULL);
+        vecidx *ivf = ivf_over(g, metric, 16, NULL, 5, 2);
+        assert_ok(vecidx_set_int(ivf, VECIDX_PARAM_NPROBE, 16));
+        result a = search_r(flat, gq, 20, NULL), b = search_r(ivf, gq, 20, NULL);
+        assert_same(&a, &b, "gaussian data, full probe");
+        result_free(&a);
+        result_free(&b);
+        a = search_r(flat, gq, 3010, NULL);
+        b = search_r(ivf, gq, 3010, NULL);
+        assert_same(&a, &b, "gaussian data, full probe, k > size");
+        result_free(&a);
+        result_free(&b);
+        vecidx_destroy(flat);
+        vecidx_destroy(ivf);
+    }
+    als_matrix_destroy(g);
+    als_matrix_destroy(gq);
+    free(ids);
+    free(cent);
+}
+
+/* recall@10 >= 0.95 at nprobe = nlist / 8, for several seeds. */
+static void test_ivf_recall(void **state) {
+    (void)state;
+    float *cent = centres_make(31);
+    int64_t *ids = random_ids(NPOINTS, 32);
+    const int64_t seeds[] = {1234, 1, 987654321987LL};
+    for (int metric = 0; metric < 2; metric++) {
+        als_matrix *x = clustered(cent, NPOINTS, 33 + (uint64_t)metric, metric == VECIDX_METRIC_IP);
+        als_matrix *q = clustered(cent, NQ, 35 + (uint64_t)metric, metric == VECIDX_METRIC_IP);
+        vecidx *flat = flat_over(x, metric, ids);
+        result fr = search_r(flat, q, 10, NULL);
+        for (int si = 0; si < 3; si++) {
+            vecidx *ivf = ivf_over(x, metric, NLIST, ids, seeds[si], 0);
+            assert_ok(vecidx_set_int(ivf, VECIDX_PARAM_NPROBE, NLIST / 8));
+            result ir = search_r(ivf, q, 10, NULL);
+            assert_well_formed(&ir, 10, metric);
+            double rec = recall_at(&ir, &fr, 10);
+            printf("note: %s seed %lld recall@10 at nprobe %d: %.4f\n", metric ? "L2" : "IP",
+                   (long long)seeds[si], NLIST / 8, rec);
+            assert_true(rec >= 0.95);
+            /* a returned id carries the same score as in the flat index (same kernel) */
+            for (int64_t j = 0; j < ir.n; j++) {
+                for (int64_t t = (j / 10) * 10; t < (j / 10) * 10 + 10; t++) {
+                    if (fr.i[t] == ir.i[j]) assert_memory_equal(&fr.s[t], &ir.s[j], sizeof(float));
+                }
+            }
+            result_free(&ir);
+            vecidx_destroy(ivf);
+        }
+        result_free(&fr);
+        vecidx_destroy(flat);
+        als_matrix_destroy(x);
+        als_matrix_destroy(q);
+    }
+    free(ids);
+    free(cent);
+}
+
+/* Same data and seed: same centroids whatever the thread count (and SIMD path), seen
+ * through search results at small nprobe, which depend on every centroid. */
+static void test_ivf_training_deterministic(void **state) {
+    (void)state;
+    float *cent = centres_make(41);
+    als_matrix *x = clustered(cent, 20000, 42, 0);
+    als_matrix *q = clustered(cent, 300, 43, 0);
+    for (int metric = 0; metric < 2; metric++) {
+        vecidx *a = ivf_over(x, metric, NLIST, NULL, 777, 1);
+        vecidx *b = ivf_over(x, metric, NLIST, NULL, 777, 1);
+        vecidx *c = ivf_over(x, metric, NLIST, NULL, 777, 2);
+        vecidx *e = ivf_over(x, metric, NLIST, NULL, 777, 0);
+        const int64_t probes[] = {1, 8};
+        for (int pi = 0; pi < 2; pi++) {
+            vecidx *all[4] = {a, b, c, e};
+            for (int j = 0; j < 4; j++) {
+                assert_ok(vecidx_set_int(all[j], VECIDX_PARAM_NPROBE, probes[pi]));
+                assert_ok(vecidx_set_int(all[j], VECIDX_PARAM_NUM_THREADS, 1 + j % 2));
+            }
+            result ra = search_r(a, q, 10, NULL);
+            assert_well_formed(&ra, 10, metric);
+            result rb = search_r(b, q, 10, NULL);
+            result rc = search_r(c, q, 10, NULL);
+            result re = search_r(e, q, 10, NULL);
+            assert_same(&ra, &rb, "same seed, two trainings");
+            assert_same(&ra, &rc, "same seed, 1 vs 2 training threads");
+            assert_same(&ra, &re, "same seed, 1 vs all training threads");
+            result_free(&rb);
+            result_free(&rc);
+            result_free(&re);
+            /* every SIMD path searches identically */
+            for (int64_t simd = VECIDX_SIMD_PORTABLE; simd <= VECIDX_SIMD_AVX512; simd++) {
+                int rcode = vecidx_set_int(b, VECIDX_PARAM_SIMD, simd);
+                if (rcode == ALS_EUNSUPPORTED) {
+                    printf("note: SIMD level %lld unsupported here, skipped\n", (long long)simd);
+                    continue;
+                }
+                assert_ok(rcode);
+                for (int64_t th = 1; th <= 2; th++) {
+                    assert_ok(vecidx_set_int(b, VECIDX_PARAM_NUM_THREADS, th));
+                    result rs = search_r(b, q, 10, NULL);
+                    assert_same(&ra, &rs, "SIMD path / threads at search");
+                    result_free(&rs);
+                }
+            }
+            assert_ok(vecidx_set_int(b, VECIDX_PARAM_SIMD, VECIDX_SIMD_AUTO));
+            result_free(&ra);
+        }
+        /* training under the portable path gives the same centroids as the default path */
+        vecidx *p = NULL;
+        assert_ok(vecidx_ivf_create(&p, D, metric, NLIST));
+        assert_ok(vecidx_set_int(p, VECIDX_PARAM_SEED, 777));
+        assert_ok(vecidx_set_int(p, VECIDX_PARAM_SIMD, VECIDX_SIMD_PORTABLE));
+        assert_ok(vecidx_train(p, x));
+        assert_ok(vecidx_add(p, x, NULL));
+        assert_ok(vecidx_set_int(p, VECIDX_PARAM_NPROBE, 1));
+        assert_ok(vecidx_set_int(a, VECIDX_PARAM_NPROBE, 1));
+        result rp = search_r(p, q, 10, NULL), ra1 = search_r(a, q, 10, NULL);
+        assert_same(&ra1, &rp, "training on the portable path");
+        result_free(&rp);
+        result_free(&ra1);
+        vecidx_destroy(p);
+        vecidx_destroy(a);
+        vecidx_destroy(b);
+        vecidx_destroy(c);
+        vecidx_destroy(e);
+    }
+    als_matrix_destroy(x);
+    als_matrix_destroy(q);
+    free(cent);
+}
+
+/* Retraining an empty index replaces the centroids: same as a fresh index trained on the
+ * second set. Small samples (TRAIN_PER_LIST) and one k-means iteration still work. */
+static void test_ivf_retrain_and_sampling(void **state) {
+    (void)state;
+    float *cent = centres_make(51);
+    als_matrix *x1 = clustered(cent, 5000, 52, 0);
+    als_matrix *x2 = clustered(cent, 6000, 53, 0);
+    als_matrix *q = clustered(cent, 200, 54, 0);
+    vecidx *r = NULL, *fresh = NULL;
+    assert_ok(vecidx_ivf_create(&r, D, VECIDX_METRIC_L2, 32));
+    assert_ok(vecidx_ivf_create(&fresh, D, VECIDX_METRIC_L2, 32));
+    assert_ok(vecidx_train(r, x1));
+    assert_ok(vecidx_train(r, x2));
+    assert_ok(vecidx_train(fresh, x2));
+    assert_ok(vecidx_add(r, x2, NULL));
+    assert_ok(vecidx_add(fresh, x2, NULL));
+    result a = search_r(r, q, 10, NULL), b = search_r(fresh, q, 10, NULL);
+    assert_same(&a, &b, "retrained vs fresh");
+    result_free(&a);
+    result_free(&b);
+    vecidx_destroy(r);
+    vecidx_destroy(fresh);
+
+    vecidx *flat = flat_over(x2, VECIDX_METRIC_L2, NULL);
+    result fr = search_r(flat, q, 10, NULL);
+    vecidx *s = NULL;
+    assert_ok(vecidx_ivf_create(&s, D, VECIDX_METRIC_L2, 32));
+    assert_ok(vecidx_set_int(s, VECIDX_PARAM_TRAIN_PER_LIST, 1)); /* sample of 32 rows */
+    assert_ok(vecidx_set_int(s, VECIDX_PARAM_KMEANS_ITERS, 1));
+    assert_ok(vecidx_train(s, x2));
+    assert_ok(vecidx_add(s, x2, NULL));
+    assert_ok(vecidx_set_int(s, VECIDX_PARAM_NPROBE, 32));
+    result sr = search_r(s, q, 10, NULL);
+    assert_same(&fr, &sr, "tiny sample, full probe");
+    assert_ok(vecidx_set_int(s, VECIDX_PARAM_NPROBE, 1));
+    result s1 = search_r(s, q, 10, NULL);
+    assert_well_formed(&s1, 10, VECIDX_METRIC_L2);
+    result_free(&s1);
+    result_free(&sr);
+    result_free(&fr);
+    vecidx_destroy(s);
+    vecidx_destroy(flat);
+    als_matrix_destroy(x1);
+    als_matrix_destroy(x2);
+    als_matrix_destroy(q);
+    free(cent);
+}
+
+/* Filters at nprobe == nlist equal flat with the same filter; at small nprobe results
+ * still obey the filter. */
+static void test_ivf_filters(void **state) {
+    (void)state;
+    float *cent = centres_make(61);
+    const int64_t n = 20000;
+    int64_t *ids = random_ids(n, 62);
+    uint64_t s = 63;
+    int64_t *ex = malloc((size_t)n * sizeof(int64_t));
+    int64_t *in = malloc((size_t)n * sizeof(int64_t));
+    assert_non_null(ex);
+    assert_non_null(in);
+    int64_t nex = 0, nin = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double u = tu_uniform(&s);
+        if (u < 0.4) ex[nex++] = ids[i];
+        if (u > 0.97) in[nin++] = ids[i];
+    }
+    in[nin++] = 4242; /* maybe absent, harmless */
+    vecidx_filter *fex = NULL, *fin = NULL;
+    assert_ok(vecidx_filter_create(&fex, ex, nex, VECIDX_FILTER_EXCLUDE));
+    assert_ok(vecidx_filter_create(&fin, in, nin, VECIDX_FILTER_INCLUDE));
+    for (int metric = 0; metric < 2; metric++) {
+        als_matrix *x = clustered(cent, n, 64 + (uint64_t)metric, metric == VECIDX_METRIC_IP);
+        als_matrix *q = clustered(cent, 200, 66 + (uint64_t)metric, metric == VECIDX_METRIC_IP);
+        vecidx *flat = flat_over(x, metric, ids);
+        vecidx *ivf = ivf_over(x, metric, 32, ids, 1234, 2);
+        vecidx_filter *fs[2] = {fex, fin};
+        for (int fi = 0; fi < 2; fi++) {
+            assert_ok(vecidx_set_int(ivf, VECIDX_PARAM_NPROBE, 32));
+            result a = search_r(flat, q, 15, fs[fi]);
+            result b = search_r(ivf, q, 15, fs[fi]);
+            assert_well_formed(&a, 15, metric);
+            assert_same(&a, &b, fi ? "include filter, full probe" : "exclude filter, full probe");
+            for (int64_t j = 0; j < a.n; j++)
+                if (a.i[j] != -1) assert_int_equal(vecidx_filter_allows(fs[fi], a.i[j]), 1);
+            assert_ok(vecidx_set_int(ivf, VECIDX_PARAM_NPROBE, 4));
+            result c = search_r(ivf, q, 15, fs[fi]);
+            assert_well_formed(&c, 15, metric);
+            for (int64_t j = 0; j < c.n; j++)
+                if (c.i[j] != -1) assert_int_equal(vecidx_filter_allows(fs[fi], c.i[j]), 1);
+            if (fi == 0) assert_true(recall_at(&c, &a, 15) >= 0.9);
+            result_free(&a);
+            result_free(&b);
+            result_free(&c);
+        }
+        /* excluding everything: all padding */
+        vecidx_filter *all = NULL;
+        assert_ok(vecidx_filter_create(&all, ids, n, VECIDX_FILTER_EXCLUDE));
+        assert_ok(vecidx_set_int(ivf, VECIDX_PARAM_NPROBE, 32));
+        result z = search_r(ivf, q, 5, all);
+        for (int64_t j = 0; j < z.n; j++) assert_int_equal(z.i[j], -1);
+        assert_well_formed(&z, 5, metric);
+        result_free(&z);
+        vecidx_filter_destroy(all);
+        vecidx_destroy(flat);
+        vecidx_destroy(ivf);
+        als_matrix_destroy(x);
+        als_matrix_destroy(q);
+    }
+    vecidx_filter_destroy(fex);
+    vecidx_filter_destroy(fin);
+    free(ex);
+    free(in);
+    free(ids);
+    free(cent);
+}
+
+/* ids NULL across two adds (consecutive from the current size), k > size padding, and
+ * padding when the probed lists hold fewer than k vectors. */
+static void test_ivf_consecutive_ids_and_padding(void **state) {
+    (void)state;
+    float *cent = centres_make(71);
+    als_matrix *x = clustered(cent, 300, 72, 0);
+    als_matrix *q = clustered(cent, 20, 73, 0);
+    als_matrix *h1 = NULL, *h2 = NULL;
+    assert_ok(als_matrix_view_rows(&h1, x, 0, 130));
+    assert_ok(als_matrix_view_rows(&h2, x, 130, 170));
+    for (int metric = 0; metric < 2; metric++) {
+        vecidx *flat = flat_over(x, metric, NULL); /* ids 0..299 */
+        vecidx *ivf = NULL;
+        assert_ok(vecidx_ivf_create(&ivf, D, metric, 8));
+        assert_ok(vecidx_train(ivf, x));
+        assert_ok(vecidx_add(ivf, h1, NULL));
+        assert_ok(vecidx_add(ivf, h2, NULL));
+        assert_int_equal(vecidx_size(ivf), 300);
+        assert_ok(vecidx_set_int(ivf, VECIDX_PARAM_NPROBE, 8));
+        result a = search_r(flat, q, 310, NULL), b = search_r(ivf, q, 310, NULL);
+        assert_same(&a, &b, "consecutive ids, k > size");
+        for (int64_t qq = 0; qq < 20; qq++) {
+            assert_true(b.i[qq * 310 + 299] >= 0 && b.i[qq * 310 + 299] < 300);
+            for (int j = 300; j < 310; j++) assert_int_equal(b.i[qq * 310 + j], -1);
+        }
+        result_free(&a);
+        result_free(&b);
+        assert_ok(vecidx_set_int(ivf, VECIDX_PARAM_NPROBE, 1));
+        result c = search_r(ivf, q, 310, NULL);
+        assert_well_formed(&c, 310, metric);
+        for (int64_t qq = 0; qq < 20; qq++) assert_int_equal(c.i[qq * 310 + 309], -1);
+        result_free(&c);
+        vecidx_destroy(flat);
+        vecidx_destroy(ivf);
+    }
+    als_matrix_destroy(h1);
+    als_matrix_destroy(h2);
+    als_matrix_destroy(x);
+    als_matrix_destroy(q);
+    free(cent);
+}
+
+typedef struct {
+    const vecidx *idx;
+    const als_matrix *q;
+    result r;
+    int rc;
+} job;
+
+static void *search_thread(void *arg) {
+    job *j = arg;
+    j->r.n = als_matrix_rows(j->q) * 10;
+    j->r.s = malloc((size_t)j->r.n * sizeof(float));
+    j->r.i = malloc((size_t)j->r.n * sizeof(int64_t));
+    j->rc = (j->r.s && j->r.i) ? vecidx_search(j->idx, j->q, 10, j->r.s, j->r.i) : ALS_ENOMEM;
+    return NULL;
+}
+
+static void test_ivf_concurrent_searches(void **state) {
+    (void)state;
+    float *cent = centres_make(81);
+    als_matrix *x = clustered(cent, 20000, 82, 1);
+    vecidx *ivf = ivf_over(x, VECIDX_METRIC_IP, NLIST, NULL, 1234, 2);
+    assert_ok(vecidx_set_int(ivf, VECIDX_PARAM_NPROBE, 8));
+    als_matrix *q[4];
+    result serial[4];
+    job jobs[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        q[i] = clustered(cent, 1000, 83 + (uint64_t)i, 1);
+        serial[i] = search_r(ivf, q[i], 10, NULL);
+        jobs[i].idx = ivf;
+        jobs[i].q = q[i];
+        jobs[i].rc = -999;
+        jobs[i].r.s = NULL;
+        jobs[i].r.i = NULL;
+    }
+    for (int i = 0; i < 4; i++) assert_int_equal(pthread_create(&t[i], NULL, search_thread, &jobs[i]), 0);
+    for (int i = 0; i < 4; i++) assert_int_equal(pthread_join(t[i], NULL), 0);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(jobs[i].rc, ALS_OK);
+        assert_same(&serial[i], &jobs[i].r, "concurrent IVF search");
+        result_free(&serial[i]);
+        result_free(&jobs[i].r);
+        als_matrix_destroy(q[i]);
+    }
+    vecidx_destroy(ivf);
+    als_matrix_destroy(x);
+    free(cent);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ivf_create_and_getters),
+        cmocka_unit_test(test_ivf_state_errors),
+        cmocka_unit_test(test_ivf_full_probe_equals_flat),
+        cmocka_unit_test(test_ivf_recall),
+        cmocka_unit_test(test_ivf_training_deterministic),
+        cmocka_unit_test(test_ivf_retrain_and_sampling),
+        cmocka_unit_test(test_ivf_filters),
+        cmocka_unit_test(test_ivf_consecutive_ids_and_padding),
+        cmocka_unit_test(test_ivf_concurrent_searches),
+    };
+    return cmocka_run_group_tests_name("vecidx_ivf", tests, NULL, NULL);
+}
