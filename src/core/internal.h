@@ -5,7 +5,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "als.h"
 
@@ -71,6 +73,28 @@ static inline uint32_t als__ld32(const unsigned char *p) {
 }
 static inline uint64_t als__ld64(const unsigned char *p) {
     return (uint64_t)als__ld32(p) | (uint64_t)als__ld32(p + 4) << 32;
+}
+
+/* Correctly rounded a * b + c, the operation every kernel's score is built from. Where the
+ * compiler may use an FMA instruction (FP_FAST_FMAF: aarch64, -mfma) that is fmaf itself.
+ * Elsewhere fmaf is an out-of-line call (and a slow software routine on CPUs without FMA),
+ * so it is computed inline: the product of two floats is exact in double, the double sum
+ * is rounded to odd via TwoSum (Boldo & Melquiond), and rounding that to float is then
+ * exactly the fused result. Finite inputs only. */
+static inline float als__fmaf(float a, float b, float c) {
+#ifdef FP_FAST_FMAF
+    return fmaf(a, b, c);
+#else
+    double p = (double)a * (double)b, cd = (double)c, s = p + cd;
+    double bv = s - p, err = (p - (s - bv)) + (cd - bv);
+    uint64_t u;
+    memcpy(&u, &s, sizeof u);
+    if (err != 0.0 && !(u & 1)) {
+        u += ((err > 0.0) == (s > 0.0)) ? (uint64_t)1 : ~(uint64_t)0;
+        memcpy(&s, &u, sizeof s);
+    }
+    return (float)s;
+#endif
 }
 
 /* Best SIMD level of this CPU: 1 portable, 2 AVX2+FMA, 3 AVX-512F. */

@@ -1,5 +1,5 @@
-/* Portable kernel: plain C, any CPU. fmaf keeps the rounding identical to the SIMD paths
- * (glibc maps it to the FMA instruction where the CPU has one). */
+/* Portable kernel: plain C, any CPU. als__fmaf rounds exactly like the SIMD paths' FMA
+ * instructions, so every path returns bit-identical scores. */
 #include "core/scan.h"
 
 void als__scan_portable(const als__db *db, int64_t p0, int64_t p1, const float *q, int64_t nq,
@@ -13,7 +13,7 @@ void als__scan_portable(const als__db *db, int64_t p0, int64_t p1, const float *
             float acc[ALS_PANEL];
             for (int l = 0; l < ALS_PANEL; l++) acc[l] = db->bias ? db->bias[p * ALS_PANEL + l] : 0.0f;
             for (int64_t j = 0; j < d; j++)
-                for (int l = 0; l < ALS_PANEL; l++) acc[l] = fmaf(qa[j], y[j * ALS_PANEL + l], acc[l]);
+                for (int l = 0; l < ALS_PANEL; l++) acc[l] = als__fmaf(qa[j], y[j * ALS_PANEL + l], acc[l]);
             float t = als__heap_thr(h);
             unsigned m = 0;
             for (int l = 0; l < ALS_PANEL; l++) m |= (unsigned)(acc[l] >= t) << l;

@@ -13,7 +13,7 @@ void als__panels_fill(float *panels, float *bias, int64_t n0, const float *x, in
         float ss = 0.0f;
         for (int64_t j = 0; j < d; j++) {
             dst[j * ALS_PANEL] = src[j];
-            ss = fmaf(src[j], src[j], ss);
+            ss = als__fmaf(src[j], src[j], ss);
         }
         if (bias) bias[v] = -0.5f * ss;
     }

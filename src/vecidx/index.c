@@ -197,7 +197,7 @@ void vecidx__finish_scores(const vecidx *idx, const float *q, int64_t nq, int64_
         float *s = scores + i * k;
         int64_t *id = ids + i * k;
         float qn = 0.0f;
-        for (int64_t j = 0; j < idx->d; j++) qn = fmaf(qi[j], qi[j], qn);
+        for (int64_t j = 0; j < idx->d; j++) qn = als__fmaf(qi[j], qi[j], qn);
         for (int64_t r = 0; r < k; r++) {
             if (s[r] == -INFINITY) {
                 s[r] = INFINITY;

@@ -67,7 +67,7 @@ static int assign_points(const als__db *cdb, als__scan_fn scan, int nt, const fl
                 int64_t prev = assign[a0 + i];
                 als__panels_get(cdb->panels, d, prev, c);
                 float acc = cdb->bias ? cdb->bias[prev] : 0.0f;
-                for (int64_t j = 0; j < d; j++) acc = fmaf(x[(a0 + i) * d + j], c[j], acc);
+                for (int64_t j = 0; j < d; j++) acc = als__fmaf(x[(a0 + i) * d + j], c[j], acc);
                 hs[i] = acc;
                 hid[i] = prev;
                 h[i].n = 1;
