@@ -39,7 +39,7 @@ LIB_CFLAGS := $(BASE_CFLAGS) -fPIC -fvisibility=hidden $(BLIS_CFLAGS)
 # Core objects: the public ones belong to libals only; the hidden helpers (kernels,
 # top-k, checksums, file helpers) are linked into each shared library, never exported.
 CORE_PUB := src/core/error.c src/core/matrix.c src/core/npy.c src/core/version.c
-CORE_HID := src/core/alloc.c src/core/errfmt.c src/core/crc32.c src/core/fileio.c src/core/cpu.c \
+CORE_HID := src/core/alloc.c src/core/idmap.c src/core/errfmt.c src/core/crc32.c src/core/fileio.c src/core/cpu.c \
             src/core/topk.c src/core/kernel_ref.c src/core/kernel_avx2.c src/core/kernel_avx512.c \
             src/core/scan.c src/core/panels.c
 ALS_SRC := $(wildcard src/als/*.c)
@@ -70,6 +70,9 @@ PROG_LDFLAGS = -L$(LIBOUT) -Wl,-rpath,$(abspath $(LIBOUT)) -lvecidx -lals -lm
 all: lib examples
 lib: $(LIBS_ALL)
 
+# The ALS row solve relies on loop vectorization and FMA contraction (its hot loops are
+# multiversioned); ALS promises no bit-identity across CPUs, unlike the search kernels.
+$(BUILD)/obj/als/solve.o: EXTRA := -O3 -ffp-contract=fast -fno-tree-loop-distribute-patterns
 $(BUILD)/obj/core/kernel_avx2.o: EXTRA := -mavx2 -mfma
 $(BUILD)/obj/core/kernel_avx512.o: EXTRA := -mavx512f -mavx512vl -mavx512dq -mavx512bw -mavx2 -mfma
 $(BUILD)/obj/%.o: src/%.c

@@ -215,6 +215,348 @@ ALS_API int als_matrix_read_npy(als_matrix **out, const char *path);
 ALS_API int als_matrix_write_npy(const als_matrix *m, const char *path);
 /** @} */
 
+
+/** @defgroup als_ratings Ratings (interactions)
+ *  A bag of (user, item, value[, time]) rows. Ids are any int64 values; string ids read
+ *  from text are mapped to int64 with a dictionary (see als_ratings_user_name).
+ *  Duplicate (user, item) rows are kept and add up in training, as in Spark.
+ *  @{ */
+typedef struct als_ratings als_ratings;
+
+/**
+ * @brief Create an empty ratings set.
+ * @retval ALS_EINVAL out is NULL.  @retval ALS_ENOMEM allocation failed.
+ * Ownership: caller owns *out (als_ratings_destroy). Thread safety: safe.
+ */
+ALS_API int als_ratings_create(als_ratings **out);
+
+/** @brief Free a ratings set. NULL is a no-op. */
+ALS_API void als_ratings_destroy(als_ratings *r);
+
+/**
+ * @brief Append n rows.
+ * @param[in] users, items n ids each.
+ * @param[in] values n values, or NULL for 1.0 each. NaN or Inf is rejected.
+ * @retval ALS_EINVAL NULL handle/arrays (with n > 0) or a NaN/Inf value (row named in the
+ *         message); nothing is appended then.
+ * @retval ALS_ERANGE n < 0.
+ * @retval ALS_ENOMEM allocation failed (nothing appended).
+ * Ownership: copied. Thread safety: not with other calls on r.
+ */
+ALS_API int als_ratings_add(als_ratings *r, int64_t n, const int64_t *users,
+                            const int64_t *items, const float *values);
+
+/**
+ * @brief als_ratings_add with a timestamp per row (any int64 order key, e.g. Unix seconds),
+ *        used by the time-based splits. times NULL = no timestamps for these rows.
+ * Same return codes as als_ratings_add.
+ */
+ALS_API int als_ratings_add_timed(als_ratings *r, int64_t n, const int64_t *users,
+                                  const int64_t *items, const float *values,
+                                  const int64_t *times);
+
+/** @brief Number of rows (0 for NULL). */
+ALS_API int64_t als_ratings_rows(const als_ratings *r);
+/** @brief Number of distinct users (0 for NULL). O(rows) the first time after a change. */
+ALS_API int64_t als_ratings_num_users(const als_ratings *r);
+/** @brief Number of distinct items (0 for NULL). */
+ALS_API int64_t als_ratings_num_items(const als_ratings *r);
+
+/**
+ * @brief Read row i: any of the outputs may be NULL.
+ * @retval ALS_EINVAL r NULL.  @retval ALS_ERANGE i outside [0, rows).
+ */
+ALS_API int als_ratings_get(const als_ratings *r, int64_t i, int64_t *user, int64_t *item,
+                            float *value, int64_t *time);
+
+/**
+ * @brief Read a CSV/TSV file of interactions.
+ * @param[in] options comma-separated key=value settings (NULL or "" = defaults):
+ *   - sep=SEP      field separator: one character, or `\t`, `tab`, `comma`, `semicolon`,
+ *                  `space`, `pipe` (default: ',' for .csv files, tab otherwise);
+ *   - header=0|1   the first line names the columns (default 0);
+ *   - user=COL, item=COL, value=COL, time=COL: a 0-based column index or, with a header,
+ *                  a column name (defaults user=0, item=1, value absent = 1.0, time absent);
+ *                  time is an integer or an ISO date `YYYY-MM-DD` or `DD-MM-YYYY`;
+ *   - ids=auto|int|string  how user and item fields become ids (default auto: integers are
+ *                  used as they are unless the first data row has a non-integer field, then
+ *                  that column's values are strings mapped to 0, 1, 2, ... in order of first
+ *                  appearance);
+ *   - skip_bad=0|1 skip malformed rows and count them (als_ratings_bad_rows) instead of
+ *                  failing (default 0).
+ * @retval ALS_EINVAL out or path NULL, or an unknown/malformed option.
+ * @retval ALS_ENOTFOUND no such file, or a named column is not in the header.
+ * @retval ALS_EIO the file could not be read.
+ * @retval ALS_EFORMAT a bad row (missing field, unparsable number, NaN/Inf value, a string
+ *         id in an integer column): the message gives the line number.
+ * @retval ALS_ENOMEM allocation failed.
+ * Ownership: caller owns *out. Thread safety: safe.
+ */
+ALS_API int als_ratings_read_csv(als_ratings **out, const char *path, const char *options);
+
+/** @brief Rows skipped by read_csv with skip_bad=1 (0 otherwise). */
+ALS_API int64_t als_ratings_bad_rows(const als_ratings *r);
+
+/**
+ * @brief Original string of a user / item id that came from a string column.
+ * @return the string, or NULL when the id has no name (integer ids, unknown id).
+ * Ownership: borrowed, valid while r lives and is not modified. Thread safety: safe.
+ */
+ALS_API const char *als_ratings_user_name(const als_ratings *r, int64_t user_id);
+ALS_API const char *als_ratings_item_name(const als_ratings *r, int64_t item_id);
+/** @brief Id of a user / item string, or -1 if the string is not in the dictionary. */
+ALS_API int64_t als_ratings_user_id(const als_ratings *r, const char *name);
+ALS_API int64_t als_ratings_item_id(const als_ratings *r, const char *name);
+
+/**
+ * @brief Write the string-id dictionaries as a text file: lines `user<TAB>id<TAB>string`
+ *        and `item<TAB>id<TAB>string` (atomic write).
+ * @retval ALS_EINVAL NULL argument.  @retval ALS_EIO write failed.
+ */
+ALS_API int als_ratings_write_ids(const als_ratings *r, const char *path);
+/**
+ * @brief Load dictionaries written by als_ratings_write_ids into r (replacing its own).
+ * @retval ALS_EINVAL NULL argument.  @retval ALS_ENOTFOUND / ALS_EIO file errors.
+ * @retval ALS_EFORMAT a malformed line (line number in the message) or a duplicate id.
+ * @retval ALS_ENOMEM allocation failed.
+ */
+ALS_API int als_ratings_read_ids(als_ratings *r, const char *path);
+
+/**
+ * @brief Random split per interaction, like Spark's randomSplit: each row goes to train
+ *        with probability train_fraction, decided by seed alone.
+ * @param[out] train, test new ratings sets (they share r's dictionaries by copy).
+ * @retval ALS_EINVAL NULL argument.  @retval ALS_ERANGE train_fraction outside [0, 1].
+ * @retval ALS_ENOMEM allocation failed.
+ */
+ALS_API int als_ratings_split(const als_ratings *r, double train_fraction, uint64_t seed,
+                              als_ratings **train, als_ratings **test);
+
+/**
+ * @brief Per-user leave-last-out: the last k rows of each user (by time if every row has a
+ *        timestamp, else by file order) go to test, provided the user keeps at least one
+ *        training row.
+ * @retval ALS_EINVAL NULL argument.  @retval ALS_ERANGE k < 1.  @retval ALS_ENOMEM.
+ */
+ALS_API int als_ratings_split_last(const als_ratings *r, int64_t k, als_ratings **train,
+                                   als_ratings **test);
+
+/**
+ * @brief Time split: rows with time < t_split go to train, the others to test.
+ * @retval ALS_ESTATE some row has no timestamp.  @retval ALS_EINVAL / ALS_ENOMEM.
+ */
+ALS_API int als_ratings_split_time(const als_ratings *r, int64_t t_split, als_ratings **train,
+                                   als_ratings **test);
+/** @} */
+
+
+/** @defgroup als_model ALS model
+ *  Alternating least squares with Spark MLlib's semantics by default.
+ *
+ *  Implicit feedback (implicitPrefs = 1), per rating r of row u (Hu, Koren, Volinsky with
+ *  Spark's extension to negative values): confidence c = 1 + alpha |r|, preference
+ *  p = 1 if r > 0 else 0; r = 0 adds nothing. Each row solves
+ *    (Y^T Y + sum_i alpha |r_ui| y_i y_i^T + lambda_u I) x_u = sum_{r_ui > 0} (1 + alpha r_ui) y_i
+ *  Explicit: (sum_i y_i y_i^T + lambda_u I) x_u = sum_i r_ui y_i (ALS-WR).
+ *  lambda_u = regParam x n_u with regScaling "count" (Spark; n_u = the row's ratings, in
+ *  implicit mode only those with r > 0), or regParam with regScaling "none".
+ *  Items are solved first, then users, in each iteration, as in Spark. A row without
+ *  usable ratings gets a zero vector. Duplicate (user, item) rows add up.
+ *  Factors start as Gaussian vectors normalized to unit length, drawn from the seed.
+ *  @{ */
+typedef struct als_model als_model;
+
+/** Parameter keys (fixed numbers, never reused). Name in als_set_param in brackets. */
+#define ALS_PARAM_RANK 100          /**< int, [1, 1024], default 10 ("rank") */
+#define ALS_PARAM_MAX_ITER 101      /**< int, [0, 100000], default 10 ("maxIter") */
+#define ALS_PARAM_IMPLICIT 102      /**< int 0/1, default 0 ("implicitPrefs") */
+#define ALS_PARAM_NONNEGATIVE 103   /**< int 0/1, default 0 ("nonnegative"): NNLS solves */
+#define ALS_PARAM_REG 200           /**< double, [0, 1e9], default 0.1 ("regParam") */
+#define ALS_PARAM_ALPHA 201         /**< double, [0, 1e9], default 1.0 ("alpha") */
+#define ALS_PARAM_REG_SCALING 202   /**< int ALS_REG_*, default COUNT ("regScaling": count|none) */
+#define ALS_PARAM_SEED 300          /**< int, [0, INT64_MAX], default 0 ("seed") */
+#define ALS_PARAM_SOLVER 301        /**< int ALS_SOLVER_*, default CHOLESKY ("solver": cholesky|cg) */
+#define ALS_PARAM_CG_STEPS 302      /**< int, [1, 1000], default 3 ("cgSteps") */
+#define ALS_PARAM_COMPUTE_LOSS 303  /**< int 0/1, default 0 ("computeLoss"): loss for the progress callback */
+#define ALS_PARAM_NUM_THREADS 900   /**< int, [0, 4096], 0 = all cores, default 0 ("numThreads") */
+
+#define ALS_REG_COUNT 0      /**< lambda x number of ratings of the row (Spark) */
+#define ALS_REG_NONE 1       /**< plain lambda (implicit library style) */
+#define ALS_SOLVER_CHOLESKY 0 /**< exact solve in double (Spark) */
+#define ALS_SOLVER_CG 1       /**< conjugate gradient, warm-started, ALS_PARAM_CG_STEPS steps */
+
+/**
+ * @brief Create a model with Spark's defaults.
+ * @retval ALS_EINVAL out NULL.  @retval ALS_ENOMEM.
+ * Ownership: caller owns *out (als_model_destroy). Thread safety: safe.
+ */
+ALS_API int als_model_create(als_model **out);
+/** @brief Free a model. NULL is a no-op. */
+ALS_API void als_model_destroy(als_model *m);
+
+/**
+ * @brief Set / get an integer or double parameter by key.
+ * @retval ALS_EINVAL m (or value) NULL, unknown key, or a key of the other type.
+ * @retval ALS_ERANGE value outside the key's bounds (nothing is clamped).
+ * Thread safety: not concurrently with other calls on m.
+ */
+ALS_API int als_set_int(als_model *m, int key, int64_t value);
+ALS_API int als_set_double(als_model *m, int key, double value);
+ALS_API int als_get_int(const als_model *m, int key, int64_t *value);
+ALS_API int als_get_double(const als_model *m, int key, double *value);
+
+/**
+ * @brief Set a parameter from strings, with Spark's names (rank, maxIter, regParam,
+ *        implicitPrefs, alpha, nonnegative, seed) and ours (solver, cgSteps, regScaling,
+ *        numThreads, computeLoss). Booleans accept true/false/1/0.
+ * @retval ALS_EINVAL NULL argument, unknown name or unparsable value.
+ * @retval ALS_ERANGE value out of bounds.
+ */
+ALS_API int als_set_param(als_model *m, const char *name, const char *value);
+
+/**
+ * @brief Describe every parameter (name, key, value, default, bounds, meaning), one per
+ *        line, like Spark's explainParams.
+ * @param[out] buf receives a NUL-terminated text, truncated to cap bytes (may be NULL if
+ *             cap is 0).
+ * @return the length the full text needs (excluding the NUL), or a negative code
+ *         (ALS_EINVAL for a NULL model).
+ */
+ALS_API int64_t als_model_explain_params(const als_model *m, char *buf, size_t cap);
+
+/**
+ * @brief Progress callback: called after each iteration with the iteration number
+ *        (1-based), max_iter, seconds since fit started and the loss (NaN unless
+ *        ALS_PARAM_COMPUTE_LOSS is 1). Returning non-zero cancels the fit.
+ */
+typedef int (*als_progress_fn)(void *user, int iter, int max_iter, double seconds, double loss);
+/** @brief Install (or with fn NULL remove) the progress callback. @retval ALS_EINVAL m NULL. */
+ALS_API int als_model_set_progress(als_model *m, als_progress_fn fn, void *user);
+
+/**
+ * @brief Train on ratings (replacing any previous factors).
+ * @retval ALS_EINVAL NULL argument.
+ * @retval ALS_ERANGE no ratings.
+ * @retval ALS_ECANCELED the progress callback asked to stop; the factors are those of the
+ *         last completed iteration and the model is usable.
+ * @retval ALS_ENOMEM allocation failed (the model keeps its previous state).
+ * @retval ALS_EINTERNAL a solve failed to produce finite factors.
+ * Thread safety: not concurrently with other calls on m. Uses ALS_PARAM_NUM_THREADS threads.
+ */
+ALS_API int als_model_fit(als_model *m, const als_ratings *ratings);
+
+/** @brief 1 once the model has factors (after fit or load). */
+ALS_API int als_model_is_fitted(const als_model *m);
+
+/**
+ * @brief User / item factors: one row per user / item, rank columns.
+ * @return borrowed matrix, NULL before fit.
+ * Ownership: valid until the next fit/load or destroy. Thread safety: safe to read.
+ */
+ALS_API const als_matrix *als_model_user_factors(const als_model *m);
+ALS_API const als_matrix *als_model_item_factors(const als_model *m);
+/** @brief Id of each factor row (count = rows of the factor matrix); borrowed, NULL before fit. */
+ALS_API const int64_t *als_model_user_ids(const als_model *m);
+ALS_API const int64_t *als_model_item_ids(const als_model *m);
+/** @brief Row of an id in the factor matrix, or -1 if the id was not in training. */
+ALS_API int64_t als_model_user_row(const als_model *m, int64_t user_id);
+ALS_API int64_t als_model_item_row(const als_model *m, int64_t item_id);
+
+/**
+ * @brief Predicted score x_u . y_i for n (user, item) pairs; NaN where the user or item is
+ *        unknown (Spark's coldStartStrategy "nan"; skip NaN for "drop").
+ * @retval ALS_EINVAL NULL argument.  @retval ALS_ESTATE not fitted.  @retval ALS_ERANGE n < 0.
+ * Thread safety: safe (read-only).
+ */
+ALS_API int als_model_predict(const als_model *m, int64_t n, const int64_t *users,
+                              const int64_t *items, float *out);
+
+/**
+ * @brief Factor of a user not seen in training, from their interactions against the fixed
+ *        item factors, with exactly the solve training uses for a user row (same confidence,
+ *        regularization; Cholesky or NNLS as trained). A CG-trained model has no previous
+ *        factor to warm-start from, so fold-in solves its system exactly (the solution CG's
+ *        steps approach). Unknown items are ignored.
+ * @param[in] values n values or NULL for 1.0.
+ * @param[out] factor_out rank floats.
+ * @return the number of unknown items ignored (>= 0), or a negative error code.
+ * @retval ALS_EINVAL NULL argument or NaN/Inf value.  @retval ALS_ESTATE not fitted.
+ * @retval ALS_ERANGE n < 0.
+ * Thread safety: safe (read-only).
+ */
+ALS_API int64_t als_model_fold_in(const als_model *m, int64_t n, const int64_t *items,
+                                  const float *values, float *factor_out);
+
+/**
+ * @brief Top-k items for a user by x_u . y_i, best first (ties: smaller item id), padded
+ *        with id -1 / score -INFINITY.
+ * @param[in] exclude if not NULL, the user's items in it are not recommended.
+ * @retval ALS_EINVAL NULL argument.  @retval ALS_ESTATE not fitted.
+ * @retval ALS_ENOTFOUND unknown user.  @retval ALS_ERANGE k < 1.
+ * Thread safety: safe (read-only).
+ */
+ALS_API int als_model_recommend(const als_model *m, int64_t user_id, int64_t k,
+                                const als_ratings *exclude, int64_t *items, float *scores);
+
+/**
+ * @brief Save / load the model (params, ids, factors) in the als binary format
+ *        (docs/formats.md): atomic save; load validates sizes and checksum.
+ * @retval ALS_EINVAL NULL argument.  @retval ALS_ESTATE (save) not fitted.
+ * @retval ALS_EIO / ALS_ENOTFOUND file errors.  @retval ALS_EFORMAT (load) corrupt,
+ *         truncated or foreign file.  @retval ALS_ENOMEM.
+ */
+ALS_API int als_model_save(const als_model *m, const char *path);
+ALS_API int als_model_load(als_model **out, const char *path);
+
+/**
+ * @brief Export factors for NumPy users: PREFIX_users.npy, PREFIX_items.npy (float32,
+ *        rows x rank) and PREFIX_user_ids.npy, PREFIX_item_ids.npy ('<i8').
+ * @retval ALS_EINVAL NULL argument.  @retval ALS_ESTATE not fitted.  @retval ALS_EIO.
+ */
+ALS_API int als_model_export_npy(const als_model *m, const char *prefix);
+/** @} */
+
+/** @defgroup als_eval Evaluation
+ *  Ranking metrics over users with at least one test item (and a trained factor); for
+ *  each such user u the top-k items are recommended with u's training items excluded;
+ *  T_u = u's test items, hit_i = 1 if the item at rank i (0-based) is in T_u, m_u = min(k, |T_u|):
+ *  - precision@k = mean_u (sum_i hit_i) / k
+ *  - recall@k    = mean_u (sum_i hit_i) / m_u
+ *  - MAP@k       = mean_u [sum_{i: hit} (hits in ranks 0..i) / (i + 1)] / m_u
+ *  - NDCG@k      = mean_u [sum_{i: hit} 1 / log2(i + 2)] / [sum_{j < m_u} 1 / log2(j + 2)]
+ *  - AUC         = mean_u fraction of (test item, non-interacted item) pairs ordered
+ *                  correctly by score over all items (training items excluded).
+ *  @{ */
+#define ALS_METRIC_PRECISION 0
+#define ALS_METRIC_RECALL 1
+#define ALS_METRIC_MAP 2
+#define ALS_METRIC_NDCG 3
+#define ALS_METRIC_AUC 4
+#define ALS_METRIC_USERS 5 /**< number of users evaluated */
+#define ALS_METRIC_COUNT 6
+
+/**
+ * @brief Ranking metrics at k.
+ * @param[out] metrics n_metrics doubles, filled in ALS_METRIC_* order (n_metrics may be
+ *             smaller than ALS_METRIC_COUNT to get only the first ones).
+ * @retval ALS_EINVAL NULL argument.  @retval ALS_ESTATE not fitted.
+ * @retval ALS_ERANGE k < 1 or n_metrics < 1.  @retval ALS_ENOMEM.
+ */
+ALS_API int als_eval_ranking(const als_model *m, const als_ratings *train,
+                             const als_ratings *test, int64_t k, double *metrics,
+                             int n_metrics);
+
+/**
+ * @brief Root mean squared error of predictions over test rows whose user and item are
+ *        known (explicit feedback).
+ * @param[out] rmse the RMSE (NaN if no row could be scored).
+ * @param[out] n_scored rows scored (may be NULL).
+ * @retval ALS_EINVAL NULL argument.  @retval ALS_ESTATE not fitted.
+ */
+ALS_API int als_eval_rmse(const als_model *m, const als_ratings *test, double *rmse,
+                          int64_t *n_scored);
+/** @} */
+
 #ifdef __cplusplus
 }
 #endif

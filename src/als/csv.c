@@ -1,0 +1,466 @@
+/* als_ratings_read_csv: a streaming CSV/TSV reader (options, header, quoted fields,
+ * string ids, dates). It reads one line at a time with getline, parses in place in the
+ * line buffer and hands the rows to als_ratings_add_timed in fixed-size chunks, so memory
+ * is the ratings set itself plus one line and one chunk.
+ *
+ * Choices the header leaves open: dates become seconds since 1970-01-01 UTC (midnight),
+ * the unit of integer Unix times, so both kinds of time column compare alike; string ids
+ * are the field's text verbatim (after unquoting; surrounding blanks kept), while numbers
+ * may carry blanks around them; an empty field is a bad row; ids=auto decides each id
+ * column on the first row where its field is non-empty; line numbers count every
+ * physical line, blank ones and the header included. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "als/als_internal.h"
+
+#define FN "als_ratings_read_csv"
+#define CHUNK 16384
+#define MAX_COLUMN 1000000 /* a column index beyond this is a typo, not a file */
+
+enum { IDS_AUTO, IDS_INT, IDS_STRING };
+enum { C_USER, C_ITEM, C_VALUE, C_TIME, NCOL };
+static const char *const col_key[NCOL] = {"user", "item", "value", "time"};
+
+typedef struct {
+    char sep;
+    int header, skip_bad, ids;
+    int64_t col[NCOL];      /* column index, -1 = not read */
+    const char *name[NCOL]; /* column name to find in the header (points into text) */
+    char *text;             /* our copy of the options string */
+} csv_opts;
+
+/* ------------------------------------------------------------------ options */
+
+static int set_sep(csv_opts *o, const char *v) {
+    static const struct { const char *name; char c; } names[] = {
+        {"\\t", '\t'}, {"tab", '\t'}, {"comma", ','}, {"semicolon", ';'},
+        {"space", ' '}, {"pipe", '|'}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(v, names[i].name) == 0) return o->sep = names[i].c, ALS_OK;
+    /* A quote or a line end cannot separate fields: quotes delimit them, lines end rows. */
+    if (v[0] && !v[1] && v[0] != '"' && v[0] != '\n' && v[0] != '\r')
+        return o->sep = v[0], ALS_OK;
+    return als__errf(ALS_EINVAL, FN ": sep='%s': use one character or \\t, tab, comma, "
+                     "semicolon, space, pipe", v);
+}
+
+static int set_flag(int *flag, const char *key, const char *v) {
+    if (strcmp(v, "0") && strcmp(v, "1"))
+        return als__errf(ALS_EINVAL, FN ": %s='%s': use 0 or 1", key, v);
+    *flag = v[0] == '1';
+    return ALS_OK;
+}
+
+static char *trim_spaces(char *s) {
+    while (*s == ' ' || *s == '\t') s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) s[--n] = '\0';
+    return s;
+}
+
+static int set_option(csv_opts *o, const char *key, char *v) {
+    /* "sep= " and a real tab stay as they are: the blank is the separator. */
+    if (strcmp(key, "sep") != 0 || strspn(v, " \t") != strlen(v)) v = trim_spaces(v);
+    if (strcmp(key, "sep") == 0) return set_sep(o, v);
+    if (strcmp(key, "header") == 0) return set_flag(&o->header, key, v);
+    if (strcmp(key, "skip_bad") == 0) return set_flag(&o->skip_bad, key, v);
+    if (strcmp(key, "ids") == 0) {
+        if (strcmp(v, "auto") == 0) o->ids = IDS_AUTO;
+        else if (strcmp(v, "int") == 0) o->ids = IDS_INT;
+        else if (strcmp(v, "string") == 0) o->ids = IDS_STRING;
+        else return als__errf(ALS_EINVAL, FN ": ids='%s': use auto, int or string", v);
+        return ALS_OK;
+    }
+    for (int c = 0; c < NCOL; c++) {
+        if (strcmp(key, col_key[c]) != 0) continue;
+        if (!*v) return als__errf(ALS_EINVAL, FN ": %s= needs a column index or name", key);
+        /* All digits: an index, even with a header (a column named "2" needs no support). */
+        if (strspn(v, "0123456789") == strlen(v)) {
+            if (strlen(v) > 7 || atol(v) > MAX_COLUMN)
+                return als__errf(ALS_EINVAL, FN ": %s=%s: column index too large", key, v);
+            o->col[c] = atol(v);
+            o->name[c] = NULL;
+        } else {
+            o->name[c] = v;
+        }
+        return ALS_OK;
+    }
+    return als__errf(ALS_EINVAL, FN ": unknown option '%s' (known: sep, header, user, item, "
+                     "value, time, ids, skip_bad)", key);
+}
+
+/* "key=value,key=value". A comma cannot be written as a value, except by sep: "sep=," is
+ * read as the separator ',' (then an optional ',' ends the option), so "sep=,,header=1",
+ * "sep=,header=1" and "header=1,sep=," all mean a comma-separated file. Empty options
+ * (",,", a trailing comma) are ignored; a repeated key takes its last value. */
+static int parse_options(csv_opts *o, const char *path, const char *options) {
+    size_t pl = strlen(path);
+    memset(o, 0, sizeof *o);
+    o->sep = pl >= 4 && strcasecmp(path + pl - 4, ".csv") == 0 ? ',' : '\t';
+    o->col[C_USER] = 0;
+    o->col[C_ITEM] = 1;
+    o->col[C_VALUE] = o->col[C_TIME] = -1;
+    if (!options) return ALS_OK;
+    size_t n = strlen(options) + 1;
+    if (!(o->text = malloc(n))) return als__errf(ALS_ENOMEM, FN ": out of memory");
+    memcpy(o->text, options, n);
+    for (char *p = o->text; *p;) {
+        while (*p == ' ' || *p == '\t') p++;
+        if (*p == ',') {
+            p++;
+            continue;
+        }
+        if (!*p) break;
+        char *key = p, *eq = p + strcspn(p, "=,");
+        if (*eq != '=')
+            return als__errf(ALS_EINVAL, FN ": option '%.*s' is not key=value", (int)(eq - p), p);
+        *eq = '\0';
+        key = trim_spaces(key);
+        char *v = eq + 1;
+        if (strcmp(key, "sep") == 0 && *v == ',') {
+            o->sep = ',';
+            p = v + 1 + (v[1] == ',');
+            continue;
+        }
+        char *end = v + strcspn(v, ",");
+        p = *end ? end + 1 : end;
+        *end = '\0';
+        int rc = set_option(o, key, v);
+        if (rc) return rc;
+    }
+    for (int c = 0; c < NCOL; c++)
+        if (o->name[c] && !o->header)
+            return als__errf(ALS_EINVAL, FN ": %s=%s names a column, which needs header=1",
+                             col_key[c], o->name[c]);
+    return ALS_OK;
+}
+
+/* ------------------------------------------------------------------ fields */
+
+/* Cut the next field off *pp: a field in double quotes loses them ("" is one quote);
+ * the field is NUL-terminated in place and *pp moves past its separator, or becomes NULL
+ * after the last field. Returns the field, or NULL with *why for a broken quote. */
+static char *next_field(char **pp, char sep, const char **why) {
+    char *p = *pp;
+    if (*p != '"') {
+        char *q = p;
+        while (*q && *q != sep) q++;
+        *pp = *q ? q + 1 : NULL;
+        *q = '\0';
+        return p;
+    }
+    char *w = p, *q = p + 1;
+    for (;;) {
+        if (!*q) return *why = "unterminated quoted field", NULL;
+        if (*q == '"' && q[1] != '"') break;
+        *w++ = *q;
+        q += *q == '"' ? 2 : 1;
+    }
+    q++;
+    while (*q != sep && (*q == ' ' || *q == '\t')) q++;
+    if (*q && *q != sep) return *why = "text after the closing quote of a field", NULL;
+    *pp = *q ? q + 1 : NULL;
+    *w = '\0'; /* w <= q: the unquoted text moved left */
+    return p;
+}
+
+/* Integer syntax check and conversion: 0 ok, 1 not an integer, 2 out of int64 range. */
+static int parse_i64(const char *s, size_t n, int64_t *out) {
+    size_t i = 0;
+    int neg = 0;
+    if (n && (s[0] == '-' || s[0] == '+')) neg = s[i++] == '-';
+    if (i == n) return 1;
+    uint64_t v = 0, lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    int over = 0;
+    for (; i < n; i++) {
+        unsigned d = (unsigned char)s[i] - '0';
+        if (d > 9) return 1;
+        if (v > (lim - d) / 10) over = 1; /* keep scanning: "12x" is no integer at all */
+        else v = v * 10 + d;
+    }
+    if (over) return 2;
+    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    return 0;
+}
+
+static void span_trim(const char *s, const char **b, size_t *n) {
+    const char *e = s + strlen(s);
+    while (*s == ' ' || *s == '\t') s++;
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t')) e--;
+    *b = s;
+    *n = (size_t)(e - s);
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+static int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400, yoe = y - era * 400;
+    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+}
+
+/* YYYY-MM-DD or DD-MM-YYYY (1- or 2-digit day and month): 1 and *days set, 0 if s does
+ * not have a date's shape, -1 for a date's shape with an impossible month or day. */
+static int parse_date(const char *s, size_t n, int64_t *days) {
+    int64_t g[3] = {0, 0, 0};
+    size_t len[3] = {0, 0, 0}, i = 0;
+    for (int k = 0; k < 3; k++) {
+        if (k && (i >= n || s[i++] != '-')) return 0;
+        for (; i < n && s[i] >= '0' && s[i] <= '9' && len[k] < 5; i++, len[k]++)
+            g[k] = g[k] * 10 + (s[i] - '0');
+    }
+    if (i != n) return 0;
+    int64_t y, m, d;
+    if (len[0] == 4 && len[1] >= 1 && len[1] <= 2 && len[2] >= 1 && len[2] <= 2)
+        y = g[0], m = g[1], d = g[2];
+    else if (len[0] >= 1 && len[0] <= 2 && len[1] >= 1 && len[1] <= 2 && len[2] == 4)
+        d = g[0], m = g[1], y = g[2];
+    else
+        return 0;
+    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (m < 1 || m > 12 || d < 1 || d > mdays[m - 1] + (m == 2 && leap)) return -1;
+    *days = days_from_civil(y, m, d);
+    return 1;
+}
+
+/* ------------------------------------------------------------------ rows */
+
+typedef struct {
+    const char *path;
+    csv_opts o;
+    int64_t last;           /* largest column index read */
+    int mode[2];            /* user, item: IDS_AUTO until the first field decides */
+    als__strdict *dict[2];
+    als_ratings *r;
+    int64_t cnt;            /* rows waiting in the chunk */
+    int64_t *u, *it, *t;
+    float *v;
+    char why[160];          /* what is wrong with the current row */
+} csv_reader;
+
+static int bad(csv_reader *R, const char *fmt, ...) ALS_PRINTF(2, 3);
+static int bad(csv_reader *R, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(R->why, sizeof R->why, fmt, ap);
+    va_end(ap);
+    return 1;
+}
+
+static int flush(csv_reader *R) {
+    int rc = als_ratings_add_timed(R->r, R->cnt, R->u, R->it,
+                                   R->o.col[C_VALUE] >= 0 ? R->v : NULL,
+                                   R->o.col[C_TIME] >= 0 ? R->t : NULL);
+    R->cnt = 0;
+    return rc;
+}
+
+/* One data line: 0 added, 1 bad row (R->why says why), or a negative ALS error. Every
+ * field is checked before any string is put in a dictionary, so a bad row adds no name. */
+static int parse_row(csv_reader *R, char *line) {
+    char *f[NCOL] = {NULL, NULL, NULL, NULL}, *p = line;
+    const char *why = NULL;
+    int64_t j = 0;
+    for (; p && j <= R->last; j++) {
+        char *fld = next_field(&p, R->o.sep, &why);
+        if (!fld) return bad(R, "%s", why);
+        for (int c = 0; c < NCOL; c++)
+            if (R->o.col[c] == j) f[c] = fld;
+    }
+    for (int c = 0; c < NCOL; c++) {
+        if (R->o.col[c] >= 0 && !f[c]) {
+            return bad(R, "missing %s field (column %lld)", col_key[c],
+                       (long long)R->o.col[c]);
+        }
+    }
+    int64_t id[2] = {0, 0}, time = 0;
+    float value = 1.0f;
+    for (int c = 0; c < 2; c++) {
+        const char *b;
+        size_t n;
+        span_trim(f[c], &b, &n);
+        if (n == 0) return bad(R, "empty %s field", col_key[c]);
+        if (R->mode[c] == IDS_AUTO) { /* the first value decides the column's kind */
+            int64_t dummy;
+            R->mode[c] = parse_i64(b, n, &dummy) == 1 ? IDS_STRING : IDS_INT;
+        }
+        if (R->mode[c] == IDS_INT) {
+            int e = parse_i64(b, n, &id[c]);
+            if (e == 1) return bad(R, "%s id '%.40s' is not an integer (the column holds "
+                                   "integer ids)", col_key[c], f[c]);
+            if (e == 2) return bad(R, "%s id '%.40s' overflows int64", col_key[c], f[c]);
+        }
+    }
+    if (R->o.col[C_VALUE] >= 0) {
+        char *s = trim_spaces(f[C_VALUE]), *end;
+        if (!*s) return bad(R, "empty value field");
+        value = strtof(s, &end);
+        if (end == s || *end) return bad(R, "cannot parse value '%.40s'", s);
+        if (!isfinite(value))
+            return bad(R, "value '%.40s' is NaN, infinite or beyond float range", s);
+    }
+    if (R->o.col[C_TIME] >= 0) {
+        const char *b;
+        size_t n;
+        span_trim(f[C_TIME], &b, &n);
+        int d = parse_date(b, n, &time);
+        if (d < 0) return bad(R, "time '%.40s' is not a valid date", f[C_TIME]);
+        if (d > 0) {
+            time *= 86400; /* dates count seconds since the epoch, like integer times */
+        } else {
+            int e = parse_i64(b, n, &time);
+            if (e == 1) return bad(R, "cannot parse time '%.40s' (an integer, YYYY-MM-DD or "
+                                   "DD-MM-YYYY)", f[C_TIME]);
+            if (e == 2) return bad(R, "time '%.40s' overflows int64", f[C_TIME]);
+        }
+    }
+    for (int c = 0; c < 2; c++) {
+        if (R->mode[c] != IDS_STRING) continue;
+        if (!R->dict[c] && !(R->dict[c] = als__strdict_new()))
+            return als__errf(ALS_ENOMEM, FN ": out of memory reading %s", R->path);
+        if ((id[c] = als__strdict_intern(R->dict[c], f[c], strlen(f[c]))) < 0)
+            return als__errf(ALS_ENOMEM, FN ": out of memory reading %s", R->path);
+    }
+    R->u[R->cnt] = id[0];
+    R->it[R->cnt] = id[1];
+    R->v[R->cnt] = value;
+    R->t[R->cnt] = time;
+    return ++R->cnt == CHUNK ? flush(R) : 0;
+}
+
+/* Resolve column names (and check indices) against the header line. */
+static int read_header(csv_reader *R, char *line, int64_t lineno) {
+    int64_t nf = 0;
+    const char *why = NULL;
+    for (char *p = line; p; nf++) {
+        char *fld = next_field(&p, R->o.sep, &why);
+        if (!fld) return als__errf(ALS_EFORMAT, "%s:%lld: header: %s", R->path, (long long)lineno,
+                                     why);
+        fld = trim_spaces(fld);
+        for (int c = 0; c < NCOL; c++) {
+            if (R->o.name[c] && strcmp(fld, R->o.name[c]) == 0) {
+                R->o.col[c] = nf;
+                R->o.name[c] = NULL; /* first match wins */
+            }
+        }
+    }
+    for (int c = 0; c < NCOL; c++) {
+        if (R->o.name[c])
+            return als__errf(ALS_ENOTFOUND, "%s: column '%s' (option %s=) is not in the header",
+                             R->path, R->o.name[c], col_key[c]);
+        if (R->o.col[c] >= nf)
+            return als__errf(ALS_ENOTFOUND, "%s: column %lld (option %s=) is past the "
+                             "header's %lld columns", R->path, (long long)R->o.col[c],
+                             col_key[c], (long long)nf);
+    }
+    return ALS_OK;
+}
+
+static int64_t last_column(const csv_opts *o) {
+    int64_t m = 0;
+    for (int c = 0; c < NCOL; c++)
+        if (o->col[c] > m) m = o->col[c];
+    return m;
+}
+
+static int read_lines(csv_reader *R, FILE *f) {
+    char *line = NULL;
+    size_t lcap = 0;
+    ssize_t got;
+    int64_t lineno = 0;
+    int rc = ALS_OK, need_header = R->o.header;
+    errno = 0;
+    while (!rc && (got = getline(&line, &lcap, f)) >= 0) {
+        size_t len = (size_t)got;
+        char *s = line;
+        lineno++;
+        if (len && s[len - 1] == '\n') s[--len] = '\0';
+        if (len && s[len - 1] == '\r') s[--len] = '\0';
+        if (lineno == 1 && len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) s += 3, len -= 3;
+        if (strspn(s, " \t") == len) continue; /* blank line */
+        if (memchr(s, '\0', len)) {
+            rc = 1;
+            snprintf(R->why, sizeof R->why, "the line holds a NUL byte");
+        } else if (need_header) {
+            need_header = 0;
+            rc = read_header(R, s, lineno);
+            R->last = last_column(&R->o);
+            continue;
+        } else {
+            rc = parse_row(R, s);
+        }
+        if (rc == 1) {
+            if (R->o.skip_bad) {
+                R->r->bad_rows++;
+                rc = ALS_OK;
+            } else {
+                rc = als__errf(ALS_EFORMAT, "%s:%lld: %s", R->path, (long long)lineno, R->why);
+            }
+        }
+    }
+    if (!rc && ferror(f)) {
+        int e = errno;
+        rc = als__errf(e == ENOMEM ? ALS_ENOMEM : ALS_EIO, "cannot read %s: %s", R->path,
+                       strerror(e));
+    }
+    if (!rc && need_header) { /* no header line: the names cannot be found */
+        for (int c = 0; c < NCOL && !rc; c++)
+            if (R->o.name[c])
+                rc = als__errf(ALS_ENOTFOUND, "%s: no header line, so column '%s' (option "
+                               "%s=) is not in it", R->path, R->o.name[c], col_key[c]);
+    }
+    free(line);
+    return rc;
+}
+
+ALS_API int als_ratings_read_csv(als_ratings **out, const char *path, const char *options) {
+    if (!out) return als__errf(ALS_EINVAL, FN ": out is NULL");
+    *out = NULL;
+    if (!path) return als__errf(ALS_EINVAL, FN ": path is NULL");
+    csv_reader R;
+    memset(&R, 0, sizeof R);
+    R.path = path;
+    FILE *f = NULL;
+    int rc = parse_options(&R.o, path, options);
+    if (!rc) {
+        R.mode[0] = R.mode[1] = R.o.ids;
+        R.last = last_column(&R.o);
+        if (!(f = fopen(path, "r"))) {
+            int e = errno;
+            rc = als__errf(e == ENOENT ? ALS_ENOTFOUND : ALS_EIO, "cannot open %s: %s", path,
+                           strerror(e));
+        }
+    }
+    if (!rc) {
+        R.u = malloc(CHUNK * sizeof *R.u);
+        R.it = malloc(CHUNK * sizeof *R.it);
+        R.t = malloc(CHUNK * sizeof *R.t);
+        R.v = malloc(CHUNK * sizeof *R.v);
+        if (!R.u || !R.it || !R.t || !R.v) rc = als__errf(ALS_ENOMEM, FN ": out of memory");
+    }
+    if (!rc) rc = als_ratings_create(&R.r);
+    if (!rc) rc = read_lines(&R, f);
+    if (!rc) rc = flush(&R);
+    if (f) fclose(f);
+    free(R.u);
+    free(R.it);
+    free(R.t);
+    free(R.v);
+    free(R.o.text);
+    if (rc) {
+        als_ratings_destroy(R.r);
+        als__strdict_free(R.dict[0]);
+        als__strdict_free(R.dict[1]);
+        return rc;
+    }
+    /* The dictionaries exist only for columns that turned out to hold strings. */
+    R.r->unames = R.dict[0];
+    R.r->inames = R.dict[1];
+    *out = R.r;
+    return ALS_OK;
+}

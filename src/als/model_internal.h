@@ -1,0 +1,64 @@
+/* Internal layout of the ALS model, shared by model.c, fit.c, solve.c, use.c and io.c. */
+#ifndef ALS_MODEL_INTERNAL_H
+#define ALS_MODEL_INTERNAL_H
+
+#include "als/als_internal.h"
+#include "core/scan.h"
+
+/* Parameters as doubles (one table drives set/get/explain); the seed also exactly. */
+typedef struct {
+    double rank, max_iter, implicit, nonnegative, reg, alpha, reg_scaling, seed, solver,
+        cg_steps, compute_loss, num_threads;
+    int64_t seed_exact;
+} als__params;
+
+struct als_model {
+    als__params p;     /* current settings */
+    als__params p_fit; /* settings the factors were trained (or loaded) with */
+    als_progress_fn progress;
+    void *progress_user;
+    int fitted;
+    als_matrix *U, *V;     /* users x rank, items x rank */
+    als__idmap umap, imap; /* external id -> factor row */
+    double *gram_v;        /* V^T V (rank x rank), for fold-in */
+    float *vpanels;        /* item factors as a panel database, for recommend */
+};
+
+void als__params_default(als__params *p);
+/* 0 if every parameter is within its bounds (and integral where it must be), else -1. */
+int als__params_check(const als__params *p);
+/* Free the fitted state (factors, maps, caches); parameters stay. */
+void als__model_clear(als_model *m);
+/* Build gram_v and vpanels from V (after fit or load). ALS_OK or ALS_ENOMEM. */
+int als__model_finish(als_model *m);
+
+/* One row's normal equations, solved in double. Scratch is per thread. */
+typedef struct {
+    int r, rp;                /* rank, and rank rounded up to 16 floats */
+    double *A, *b, *x, *work; /* r*r, r, r, 4*r + r*r */
+    float *Af, *bf;           /* r x rp and rp float partial sums */
+    float *fv;                /* 6 x rp floats for the conjugate-gradient vectors */
+    float *gbuf;              /* gathered factor rows (gcap x rp) + weights (gcap), for CG */
+    int64_t gcap;
+} als__solver;
+
+int als__solver_init(als__solver *s, int r);
+void als__solver_free(als__solver *s);
+
+/* Solve row `row` of a CSR (ptr/col/val) against factors Y (n_y x r), writing x (r floats,
+ * which holds the previous value for CG warm starts). gram: Y^T Y (implicit) or NULL. */
+typedef struct {
+    const als__params *p;
+    const double *gram;   /* Y^T Y, r x r (implicit), else NULL */
+    const float *Y;
+    int r;
+    const float *gram_f;  /* the same in float, r x rp (padded rows), for CG; may be NULL otherwise */
+} als__solve_ctx;
+
+void als__solve_row(const als__solve_ctx *c, als__solver *s, const int32_t *cols,
+                    const float *vals, int64_t nnz, float *x);
+
+/* Y^T Y in double, with BLIS on blocks of rows (deterministic for a thread count). */
+int als__gram(const float *Y, int64_t n, int r, int nthreads, double *out);
+
+#endif

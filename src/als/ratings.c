@@ -1,0 +1,289 @@
+/* The ratings container: rows with incremental id maps, all-or-nothing appends, row
+ * access, and the train/test splits (random, per-user last k, by time). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "als/als_internal.h"
+
+ALS_API int als_ratings_create(als_ratings **out) {
+    if (!out) return als__errf(ALS_EINVAL, "als_ratings_create: out is NULL");
+    *out = calloc(1, sizeof **out);
+    if (!*out) return als__errf(ALS_ENOMEM, "als_ratings_create: out of memory");
+    return ALS_OK;
+}
+
+ALS_API void als_ratings_destroy(als_ratings *r) {
+    if (!r) return;
+    free(r->values);
+    free(r->times);
+    free(r->urow);
+    free(r->irow);
+    als__idmap_free(&r->umap);
+    als__idmap_free(&r->imap);
+    als__strdict_free(r->unames);
+    als__strdict_free(r->inames);
+    free(r);
+}
+
+/* realloc that keeps p when it fails, so each array can be grown on its own. */
+static int grow_array(void *pp, int64_t count, size_t elem) {
+    void **p = pp, *q = realloc(*p, (size_t)count * elem);
+    if (!q) return ALS_ENOMEM;
+    *p = q;
+    return ALS_OK;
+}
+
+/* Capacity for `need` rows in every per-row array. A failure leaves some arrays larger
+ * than r->cap, which is harmless: r->cap only moves once all of them have grown. */
+static int grow_rows(als_ratings *r, int64_t need, const char *fn) {
+    if (need <= r->cap) return ALS_OK;
+    int64_t c = r->cap + r->cap / 2;
+    if (c < need) c = need;
+    if (c < 64) c = 64;
+    size_t bytes;
+    if ((uint64_t)c > SIZE_MAX || als__mul((size_t)c, sizeof(int64_t), &bytes) ||
+        bytes > (size_t)INT64_MAX)
+        return als__errf(ALS_ENOMEM, "%s: %lld rows overflow the address space", fn,
+                         (long long)need);
+    if (grow_array(&r->values, c, sizeof(float)) || grow_array(&r->urow, c, sizeof(int32_t)) ||
+        grow_array(&r->irow, c, sizeof(int32_t)) ||
+        (r->times && grow_array(&r->times, c, sizeof(int64_t))))
+        return als__errf(ALS_ENOMEM, "%s: cannot allocate %lld rows", fn, (long long)c);
+    r->cap = c;
+    return ALS_OK;
+}
+
+/* Shared by add and add_timed. Everything that can fail (validation, every allocation)
+ * happens before the first row is written, so a failure appends nothing. */
+static int add_rows(als_ratings *r, int64_t n, const int64_t *users, const int64_t *items,
+                    const float *values, const int64_t *times, const char *fn) {
+    if (!r) return als__errf(ALS_EINVAL, "%s: ratings handle is NULL", fn);
+    if (n < 0) return als__errf(ALS_ERANGE, "%s: n = %lld is negative", fn, (long long)n);
+    if (n == 0) return ALS_OK;
+    if (!users || !items) return als__errf(ALS_EINVAL, "%s: users or items is NULL", fn);
+    for (int64_t i = 0; values && i < n; i++)
+        if (!isfinite(values[i]))
+            return als__errf(ALS_EINVAL, "%s: the value of row %lld is %s; nothing was added",
+                             fn, (long long)i, isnan(values[i]) ? "NaN" : "infinite");
+    if (n > INT64_MAX - r->n)
+        return als__errf(ALS_ENOMEM, "%s: %lld + %lld rows overflow", fn, (long long)r->n,
+                         (long long)n);
+    int rc = grow_rows(r, r->n + n, fn);
+    if (rc) return rc;
+    int64_t *tnew = NULL;
+    if (times && !r->times) { /* first timed add: earlier rows have no time */
+        tnew = malloc((size_t)r->cap * sizeof *tnew);
+        if (!tnew) return als__errf(ALS_ENOMEM, "%s: cannot allocate timestamps", fn);
+        for (int64_t i = 0; i < r->n; i++) tnew[i] = ALS_NO_TIME;
+    }
+    /* Reserving for n new ids over-reserves when ids repeat, but it is what makes the
+     * puts below infallible; read_csv adds in chunks, which bounds the excess. */
+    if (als__idmap_reserve(&r->umap, n) || als__idmap_reserve(&r->imap, n)) {
+        free(tnew);
+        return als__errf(ALS_ENOMEM, "%s: cannot grow the id maps", fn);
+    }
+    /* Dense indexes are int32: check the distinct counts before writing anything. */
+    if (r->umap.n + n > INT32_MAX || r->imap.n + n > INT32_MAX) {
+        int64_t nu = r->umap.n, ni = r->imap.n;
+        for (int64_t i = 0; i < n && nu <= INT32_MAX && ni <= INT32_MAX; i++) {
+            nu += als__idmap_get(&r->umap, users[i]) < 0;
+            ni += als__idmap_get(&r->imap, items[i]) < 0;
+        }
+        if (nu > INT32_MAX || ni > INT32_MAX) {
+            free(tnew);
+            return als__errf(ALS_ERANGE, "%s: more than 2^31-1 distinct users or items", fn);
+        }
+    }
+    if (tnew) r->times = tnew;
+    int64_t base = r->n;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t k = base + i;
+        r->values[k] = values ? values[i] : 1.0f;
+        if (r->times) r->times[k] = times ? times[i] : ALS_NO_TIME;
+        r->urow[k] = (int32_t)als__idmap_put(&r->umap, users[i]);
+        r->irow[k] = (int32_t)als__idmap_put(&r->imap, items[i]);
+    }
+    r->n += n;
+    return ALS_OK;
+}
+
+ALS_API int als_ratings_add(als_ratings *r, int64_t n, const int64_t *users,
+                            const int64_t *items, const float *values) {
+    return add_rows(r, n, users, items, values, NULL, "als_ratings_add");
+}
+
+ALS_API int als_ratings_add_timed(als_ratings *r, int64_t n, const int64_t *users,
+                                  const int64_t *items, const float *values,
+                                  const int64_t *times) {
+    return add_rows(r, n, users, items, values, times, "als_ratings_add_timed");
+}
+
+ALS_API int64_t als_ratings_rows(const als_ratings *r) { return r ? r->n : 0; }
+/* The id maps are kept up to date by every add, so the counts cost nothing. */
+ALS_API int64_t als_ratings_num_users(const als_ratings *r) { return r ? r->umap.n : 0; }
+ALS_API int64_t als_ratings_num_items(const als_ratings *r) { return r ? r->imap.n : 0; }
+ALS_API int64_t als_ratings_bad_rows(const als_ratings *r) { return r ? r->bad_rows : 0; }
+
+ALS_API int als_ratings_get(const als_ratings *r, int64_t i, int64_t *user, int64_t *item,
+                            float *value, int64_t *time) {
+    if (!r) return als__errf(ALS_EINVAL, "als_ratings_get: ratings handle is NULL");
+    if (i < 0 || i >= r->n)
+        return als__errf(ALS_ERANGE, "als_ratings_get: row %lld is outside [0, %lld)",
+                         (long long)i, (long long)r->n);
+    if (user) *user = als__r_user(r, i);
+    if (item) *item = als__r_item(r, i);
+    if (value) *value = r->values[i];
+    if (time) *time = r->times ? r->times[i] : ALS_NO_TIME; /* INT64_MIN: no timestamp */
+    return ALS_OK;
+}
+
+/* ------------------------------------------------------------------ splits */
+
+/* A new set of the rows i with pick[i] == want, in r's order, with copies of r's
+ * dictionaries and a times array whenever r has one. */
+static int subset(const als_ratings *r, const unsigned char *pick, unsigned char want,
+                  als_ratings **out, const char *fn) {
+    *out = NULL;
+    int64_t m = 0;
+    for (int64_t i = 0; i < r->n; i++) m += pick[i] == want;
+    als_ratings *s = calloc(1, sizeof *s);
+    if (!s) return als__errf(ALS_ENOMEM, "%s: out of memory", fn);
+    int rc = grow_rows(s, m, fn);
+    if (!rc && r->times && m > 0 && !(s->times = malloc((size_t)s->cap * sizeof *s->times)))
+        rc = als__errf(ALS_ENOMEM, "%s: cannot allocate timestamps", fn);
+    /* A subset has at most as many distinct ids as r: reserve no more than that. */
+    if (!rc && (als__idmap_reserve(&s->umap, m < r->umap.n ? m : r->umap.n) ||
+                als__idmap_reserve(&s->imap, m < r->imap.n ? m : r->imap.n)))
+        rc = als__errf(ALS_ENOMEM, "%s: cannot allocate the id maps", fn);
+    if (!rc && (als__strdict_copy(&s->unames, r->unames) ||
+                als__strdict_copy(&s->inames, r->inames)))
+        rc = als__errf(ALS_ENOMEM, "%s: cannot copy the string dictionaries", fn);
+    if (rc) {
+        als_ratings_destroy(s);
+        return rc;
+    }
+    for (int64_t i = 0, k = 0; i < r->n; i++) {
+        if (pick[i] != want) continue;
+        s->values[k] = r->values[i];
+        if (s->times) s->times[k] = r->times[i];
+        s->urow[k] = (int32_t)als__idmap_put(&s->umap, als__r_user(r, i));
+        s->irow[k] = (int32_t)als__idmap_put(&s->imap, als__r_item(r, i));
+        k++;
+    }
+    s->n = m;
+    *out = s;
+    return ALS_OK;
+}
+
+/* pick[i] = 1: train, 0: test. Frees pick. */
+static int split_by(const als_ratings *r, unsigned char *pick, als_ratings **train,
+                    als_ratings **test, const char *fn) {
+    int rc = subset(r, pick, 1, train, fn);
+    if (!rc && (rc = subset(r, pick, 0, test, fn))) {
+        als_ratings_destroy(*train);
+        *train = NULL;
+    }
+    free(pick);
+    return rc;
+}
+
+/* Checks shared by the splits; clears the outputs and allocates the train/test marks. */
+static int split_args(const als_ratings *r, als_ratings **train, als_ratings **test,
+                      unsigned char **pick, const char *fn) {
+    if (train) *train = NULL;
+    if (test) *test = NULL;
+    if (!r || !train || !test) return als__errf(ALS_EINVAL, "%s: NULL argument", fn);
+    *pick = malloc(r->n > 0 ? (size_t)r->n : 1);
+    if (!*pick) return als__errf(ALS_ENOMEM, "%s: out of memory", fn);
+    return ALS_OK;
+}
+
+ALS_API int als_ratings_split(const als_ratings *r, double train_fraction, uint64_t seed,
+                              als_ratings **train, als_ratings **test) {
+    const char *fn = "als_ratings_split";
+    unsigned char *pick;
+    int rc = split_args(r, train, test, &pick, fn);
+    if (rc) return rc;
+    if (!(train_fraction >= 0.0 && train_fraction <= 1.0)) { /* NaN fails too */
+        free(pick);
+        return als__errf(ALS_ERANGE, "%s: train_fraction %g is outside [0, 1]", fn,
+                         train_fraction);
+    }
+    /* One draw per row in row order: the split depends on the seed and the row order
+     * only, and a fraction of 1 (draws are < 1) puts every row in train. */
+    als__rng rng;
+    als__rng_seed(&rng, seed);
+    for (int64_t i = 0; i < r->n; i++) pick[i] = als__rng_unit(&rng) < train_fraction;
+    return split_by(r, pick, train, test, fn);
+}
+
+typedef struct {
+    int64_t t, row;
+} trow;
+
+static int cmp_trow(const void *a, const void *b) {
+    const trow *x = a, *y = b;
+    if (x->t != y->t) return x->t < y->t ? -1 : 1;
+    return (x->row > y->row) - (x->row < y->row); /* equal times: file order */
+}
+
+ALS_API int als_ratings_split_last(const als_ratings *r, int64_t k, als_ratings **train,
+                                   als_ratings **test) {
+    const char *fn = "als_ratings_split_last";
+    unsigned char *pick;
+    int rc = split_args(r, train, test, &pick, fn);
+    if (rc) return rc;
+    if (k < 1) {
+        free(pick);
+        return als__errf(ALS_ERANGE, "%s: k = %lld; it must be >= 1", fn, (long long)k);
+    }
+    int64_t n = r->n, nu = r->umap.n;
+    int timed = r->times != NULL;
+    for (int64_t i = 0; timed && i < n; i++) timed = r->times[i] != ALS_NO_TIME;
+    /* Group the rows by user with a counting sort (stable: file order within a user). */
+    int64_t *start = calloc((size_t)nu + 1, sizeof *start);
+    trow *rows = malloc((size_t)(n > 0 ? n : 1) * sizeof *rows);
+    if (!start || !rows) {
+        free(start);
+        free(rows);
+        free(pick);
+        return als__errf(ALS_ENOMEM, "%s: out of memory", fn);
+    }
+    for (int64_t i = 0; i < n; i++) start[r->urow[i] + 1]++;
+    for (int64_t u = 0; u < nu; u++) start[u + 1] += start[u];
+    for (int64_t i = 0; i < n; i++) {
+        trow *t = &rows[start[r->urow[i]]++];
+        t->t = timed ? r->times[i] : 0;
+        t->row = i;
+    }
+    for (int64_t u = nu; u > 0; u--) start[u] = start[u - 1]; /* undo the fill's advance */
+    start[0] = 0;
+    memset(pick, 1, (size_t)n);
+    for (int64_t u = 0; u < nu; u++) {
+        int64_t b = start[u], c = start[u + 1] - b;
+        /* The user must keep a training row: with c <= k rows, all stay in train. */
+        if (c <= k) continue;
+        if (timed) qsort(rows + b, (size_t)c, sizeof *rows, cmp_trow);
+        for (int64_t j = c - k; j < c; j++) pick[rows[b + j].row] = 0;
+    }
+    free(start);
+    free(rows);
+    return split_by(r, pick, train, test, fn);
+}
+
+ALS_API int als_ratings_split_time(const als_ratings *r, int64_t t_split, als_ratings **train,
+                                   als_ratings **test) {
+    const char *fn = "als_ratings_split_time";
+    unsigned char *pick;
+    int rc = split_args(r, train, test, &pick, fn);
+    if (rc) return rc;
+    for (int64_t i = 0; i < r->n; i++) {
+        if (!r->times || r->times[i] == ALS_NO_TIME) {
+            free(pick);
+            return als__errf(ALS_ESTATE, "%s: row %lld has no timestamp", fn, (long long)i);
+        }
+        pick[i] = r->times[i] < t_split;
+    }
+    return split_by(r, pick, train, test, fn);
+}

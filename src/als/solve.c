@@ -1,0 +1,338 @@
+/* One row of ALS: build the normal equations from the row's ratings and solve them in
+ * double (Cholesky, warm-started conjugate gradient, or NNLS by coordinate descent).
+ * The hot loops are compiled for AVX-512, AVX2 and baseline x86-64 and picked at load
+ * time (target_clones), so one .so runs everywhere. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "als/model_internal.h"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define MULTIVERSION
+#endif
+
+int als__solver_init(als__solver *s, int r) {
+    memset(s, 0, sizeof *s);
+    s->r = r;
+    size_t rr = (size_t)r * (size_t)r;
+    s->A = malloc(rr * sizeof(double));
+    s->b = malloc((size_t)r * sizeof(double));
+    s->x = malloc((size_t)r * sizeof(double));
+    s->work = malloc((4 * (size_t)r + rr) * sizeof(double));
+    s->rp = (r + 15) / 16 * 16;
+    s->Af = als__aalloc((size_t)r * (size_t)s->rp, sizeof(float));
+    s->bf = als__aalloc((size_t)s->rp, sizeof(float));
+    s->fv = als__aalloc(6 * (size_t)s->rp, sizeof(float));
+    if (!s->A || !s->b || !s->x || !s->work || !s->Af || !s->bf || !s->fv) {
+        als__solver_free(s);
+        return ALS_ENOMEM;
+    }
+    return ALS_OK;
+}
+
+void als__solver_free(als__solver *s) {
+    free(s->A);
+    free(s->b);
+    free(s->x);
+    free(s->work);
+    als__afree(s->Af);
+    als__afree(s->bf);
+    als__afree(s->fv);
+    als__afree(s->gbuf);
+    memset(s, 0, sizeof *s);
+}
+
+/* A += sum_e w_e y_e y_e^T and b += sum_e wb_e y_e over a row's ratings. The products are
+ * summed in float over chunks of CHUNK entries (vectorized: each A row is a padded float
+ * array) and each chunk is added to the double system, so long rows (popular items) keep
+ * double accuracy while the inner loop runs at SIMD speed. */
+#define CHUNK 64
+#define PREFETCH 24
+#define GATHER_MAX (1 << 21) /* floats per thread: 8 MiB */
+MULTIVERSION
+static void accumulate(double *restrict A, double *restrict b, float *restrict Af,
+                       float *restrict bf, const float *restrict Y, const int32_t *cols,
+                       const float *vals, int64_t nnz, int r, int rp, int implicit, float alpha,
+                       int64_t *count) {
+    float yp[1024] __attribute__((aligned(64)));
+    int64_t cnt = 0;
+    for (int j = r; j < rp; j++) yp[j] = 0.0f;
+    for (int64_t e0 = 0; e0 < nnz; e0 += CHUNK) {
+        int64_t e1 = e0 + CHUNK < nnz ? e0 + CHUNK : nnz;
+        for (int64_t t = 0; t < (int64_t)r * rp; t++) Af[t] = 0.0f;
+        for (int j = 0; j < rp; j++) bf[j] = 0.0f;
+        for (int64_t e = e0; e < e1; e++) {
+            /* Factor rows are gathered at random: fetch a few entries ahead. */
+            if (e + PREFETCH < nnz) __builtin_prefetch(Y + (int64_t)cols[e + PREFETCH] * r);
+            const float *y = Y + (int64_t)cols[e] * r;
+            for (int j = 0; j < r; j++) yp[j] = y[j]; /* short: a loop, not a libc call */
+            float v = vals[e], w, wb;
+            if (implicit) {
+                w = alpha * fabsf(v);
+                wb = v > 0 ? 1.0f + w : 0.0f;
+                cnt += v > 0;
+            } else {
+                w = 1.0f;
+                wb = v;
+                cnt++;
+            }
+            for (int j = 0; j < rp; j++) bf[j] += wb * yp[j];
+            if (w == 0.0f) continue;
+            for (int i = 0; i < r; i++) {
+                float wi = w * yp[i];
+                float *restrict Ai = Af + (int64_t)i * rp;
+                for (int j = 0; j < rp; j++) Ai[j] += wi * yp[j];
+            }
+        }
+        for (int i = 0; i < r; i++) {
+            for (int j = 0; j < r; j++) A[i * r + j] += Af[(int64_t)i * rp + j];
+            b[i] += bf[i];
+        }
+    }
+    *count = cnt;
+}
+
+/* In-place Cholesky A = L L^T (lower triangle); 0 on success, -1 if not positive definite. */
+static int cholesky(double *A, int r) {
+    for (int j = 0; j < r; j++) {
+        double d = A[j * r + j];
+        for (int k = 0; k < j; k++) d -= A[j * r + k] * A[j * r + k];
+        if (!(d > 0.0)) return -1;
+        d = sqrt(d);
+        A[j * r + j] = d;
+        for (int i = j + 1; i < r; i++) {
+            double s = A[i * r + j];
+            for (int k = 0; k < j; k++) s -= A[i * r + k] * A[j * r + k];
+            A[i * r + j] = s / d;
+        }
+    }
+    return 0;
+}
+
+static void cholesky_solve(const double *L, int r, const double *b, double *x) {
+    for (int i = 0; i < r; i++) {
+        double s = b[i];
+        for (int k = 0; k < i; k++) s -= L[i * r + k] * x[k];
+        x[i] = s / L[i * r + i];
+    }
+    for (int i = r - 1; i >= 0; i--) {
+        double s = x[i];
+        for (int k = i + 1; k < r; k++) s -= L[k * r + i] * x[k];
+        x[i] = s / L[i * r + i];
+    }
+}
+
+/* min 1/2 x^T A x - b^T x subject to x >= 0, by cyclic coordinate descent (converges for a
+ * positive definite A; stops when no coordinate moves by more than a relative 1e-12). */
+static void nnls(const double *A, const double *b, int r, double *x) {
+    for (int i = 0; i < r; i++) x[i] = 0.0;
+    int max_sweeps = 20 * r > 400 ? 20 * r : 400;
+    for (int sweep = 0; sweep < max_sweeps; sweep++) {
+        double moved = 0.0, big = 0.0;
+        for (int i = 0; i < r; i++) {
+            double g = -b[i];
+            for (int j = 0; j < r; j++) g += A[i * r + j] * x[j];
+            double xi = x[i] - g / A[i * r + i];
+            if (xi < 0.0) xi = 0.0;
+            double dlt = fabs(xi - x[i]);
+            if (dlt > moved) moved = dlt;
+            x[i] = xi;
+            if (xi > big) big = xi;
+        }
+        if (moved <= 1e-12 * (1.0 + big)) break;
+    }
+}
+
+/* Conjugate gradient in float on padded vectors (rp lanes, zeros past r), applying the row
+ * matrix without forming it: A x = (G + lambda I) x + sum_e w_e (y_e . x) y_e, with
+ * G = Y^T Y and w_e = alpha |r_e| (implicit), or G absent and w_e = 1 (explicit). This is
+ * the implicit library's scheme (warm start, a few steps); its cost per rating is 2 r
+ * instead of r^2 / 2 for forming A, which is what makes large ranks affordable. */
+MULTIVERSION
+static void apply_row(const float *restrict G, const float *restrict Y, const int32_t *cols,
+                      const float *vals, int64_t nnz, int r, int rp, int implicit, float alpha,
+                      float lambda, const float *restrict x, float *restrict out,
+                      float *restrict yp) {
+    for (int j = 0; j < rp; j++) out[j] = lambda * x[j];
+    if (G)
+        for (int i = 0; i < r; i++) {
+            float xi = x[i];
+            const float *restrict Gi = G + (int64_t)i * rp;
+            for (int j = 0; j < rp; j++) out[j] += xi * Gi[j];
+        }
+    for (int64_t e = 0; e < nnz; e++) {
+        float w = implicit ? alpha * fabsf(vals[e]) : 1.0f;
+        if (w == 0.0f) continue;
+        if (e + PREFETCH < nnz) __builtin_prefetch(Y + (int64_t)cols[e + PREFETCH] * r);
+        const float *y = Y + (int64_t)cols[e] * r;
+        for (int j = 0; j < r; j++) yp[j] = y[j];
+        float lane[16] = {0};
+        for (int j = 0; j < rp; j += 16)
+            for (int l = 0; l < 16; l++) lane[l] += yp[j + l] * x[j + l];
+        /* Tree sum of the lanes: a chain of 16 dependent adds would dominate. */
+        for (int l = 0; l < 8; l++) lane[l] += lane[l + 8];
+        for (int l = 0; l < 4; l++) lane[l] += lane[l + 4];
+        for (int l = 0; l < 2; l++) lane[l] += lane[l + 2];
+        float d = (lane[0] + lane[1]) * w;
+        for (int j = 0; j < rp; j++) out[j] += d * yp[j];
+    }
+}
+
+/* The same product on factors gathered once per solve into rows of rp floats (Yg) with
+ * their weights (wg): the conjugate-gradient steps then stream contiguous memory instead
+ * of gathering at random again on every step. */
+MULTIVERSION
+static void apply_gathered(const float *restrict G, const float *restrict Yg,
+                           const float *restrict wg, int64_t nnz, int r, int rp, float lambda,
+                           const float *restrict x, float *restrict out) {
+    for (int j = 0; j < rp; j++) out[j] = lambda * x[j];
+    if (G)
+        for (int i = 0; i < r; i++) {
+            float xi = x[i];
+            const float *restrict Gi = G + (int64_t)i * rp;
+            for (int j = 0; j < rp; j++) out[j] += xi * Gi[j];
+        }
+    for (int64_t e = 0; e < nnz; e++) {
+        const float *restrict y = Yg + e * rp;
+        float lane[16] = {0};
+        for (int j = 0; j < rp; j += 16)
+            for (int l = 0; l < 16; l++) lane[l] += y[j + l] * x[j + l];
+        for (int l = 0; l < 8; l++) lane[l] += lane[l + 8];
+        for (int l = 0; l < 4; l++) lane[l] += lane[l + 4];
+        for (int l = 0; l < 2; l++) lane[l] += lane[l + 2];
+        float d = (lane[0] + lane[1]) * wg[e];
+        for (int j = 0; j < rp; j++) out[j] += d * y[j];
+    }
+}
+
+static float dotf(const float *a, const float *b, int n) {
+    double s = 0.0;
+    for (int i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return (float)s;
+}
+
+static void solve_cg(const als__solve_ctx *c, als__solver *s, const int32_t *cols,
+                     const float *vals, int64_t nnz, float lambda, float *xout) {
+    int r = c->r, rp = s->rp, implicit = c->p->implicit != 0;
+    float alpha = (float)c->p->alpha;
+    float *x = s->fv, *res = x + rp, *p = res + rp, *Ap = p + rp, *yp = Ap + rp, *b = yp + rp;
+    for (int j = 0; j < rp; j++) {
+        x[j] = j < r ? xout[j] : 0.0f;
+        b[j] = j < r ? (float)s->b[j] : 0.0f;
+        yp[j] = 0.0f;
+    }
+    const float *G = implicit ? c->gram_f : NULL;
+    /* Gather the row's factors once if they fit the per-thread buffer (rows of the most
+     * popular items may not: those gather on every step). */
+    int64_t ng = 0;
+    if (nnz * rp <= GATHER_MAX) {
+        if (s->gcap < nnz) {
+            int64_t cap = nnz > 1024 ? nnz : 1024;
+            float *g = als__aalloc((size_t)cap * (size_t)(rp + 1), sizeof(float));
+            if (g) {
+                als__afree(s->gbuf);
+                s->gbuf = g;
+                s->gcap = cap;
+            }
+        }
+        if (s->gcap >= nnz) {
+            float *Yg = s->gbuf, *wg = s->gbuf + s->gcap * rp;
+            for (int64_t e = 0; e < nnz; e++) {
+                if (e + PREFETCH < nnz) __builtin_prefetch(c->Y + (int64_t)cols[e + PREFETCH] * r);
+                const float *y = c->Y + (int64_t)cols[e] * r;
+                float w = implicit ? alpha * fabsf(vals[e]) : 1.0f;
+                if (w == 0.0f) continue;
+                float *dst = Yg + ng * rp;
+                for (int j = 0; j < r; j++) dst[j] = y[j];
+                for (int j = r; j < rp; j++) dst[j] = 0.0f;
+                wg[ng++] = w;
+            }
+        }
+    }
+    int gathered = s->gcap >= nnz && nnz * rp <= GATHER_MAX;
+#define APPLY(in, outv)                                                                   \
+    (gathered ? apply_gathered(G, s->gbuf, s->gbuf + s->gcap * rp, ng, r, rp, lambda, in, outv) \
+              : apply_row(G, c->Y, cols, vals, nnz, r, rp, implicit, alpha, lambda, in, outv, yp))
+    APPLY(x, Ap);
+    for (int j = 0; j < rp; j++) p[j] = res[j] = b[j] - Ap[j];
+    float rs = dotf(res, res, r);
+    int steps = (int)c->p->cg_steps;
+    for (int it = 0; it < steps && rs > 1e-20f; it++) {
+        APPLY(p, Ap);
+        float pAp = dotf(p, Ap, r);
+        if (!(pAp > 0.0f)) break;
+        float a = rs / pAp;
+        for (int j = 0; j < rp; j++) {
+            x[j] += a * p[j];
+            res[j] -= a * Ap[j];
+        }
+        float rs_new = dotf(res, res, r);
+        if (rs_new < 1e-20f) break;
+        float beta = rs_new / rs;
+        for (int j = 0; j < rp; j++) p[j] = res[j] + beta * p[j];
+        rs = rs_new;
+    }
+    for (int j = 0; j < r; j++) xout[j] = x[j];
+#undef APPLY
+}
+
+void als__solve_row(const als__solve_ctx *c, als__solver *s, const int32_t *cols,
+                    const float *vals, int64_t nnz, float *xout) {
+    const als__params *p = c->p;
+    int r = c->r, implicit = p->implicit != 0;
+    double *A = s->A, *b = s->b, *x = s->x;
+    int rr = r * r;
+    for (int j = 0; j < r; j++) b[j] = 0.0;
+    int cg = p->solver == ALS_SOLVER_CG && !p->nonnegative;
+    int64_t count = 0;
+    if (cg) {
+        /* b only; the matrix is applied on the fly. */
+        for (int64_t e = 0; e < nnz; e++) {
+            double v = vals[e];
+            double wb = implicit ? (v > 0 ? 1.0 + p->alpha * v : 0.0) : v;
+            count += implicit ? v > 0 : 1;
+            if (wb == 0.0) continue;
+            const float *y = c->Y + (int64_t)cols[e] * r;
+            for (int j = 0; j < r; j++) b[j] += wb * y[j];
+        }
+    } else {
+        for (int t = 0; t < rr; t++) A[t] = implicit ? c->gram[t] : 0.0;
+        accumulate(A, b, s->Af, s->bf, c->Y, cols, vals, nnz, r, s->rp, implicit, (float)p->alpha, &count);
+    }
+    int any = 0;
+    for (int j = 0; j < r; j++) any |= b[j] != 0.0;
+    if (!any) { /* no usable ratings (or b = 0): the solution is exactly zero */
+        memset(xout, 0, (size_t)r * sizeof(float));
+        return;
+    }
+    double lambda = p->reg * (p->reg_scaling == ALS_REG_COUNT ? (double)count : 1.0);
+    if (cg) {
+        solve_cg(c, s, cols, vals, nnz, (float)lambda, xout);
+        return;
+    } else {
+        for (int j = 0; j < r; j++) A[j * r + j] += lambda;
+        if (p->nonnegative) {
+            nnls(A, b, r, x);
+        } else {
+            double *L = s->work;
+            for (int t = 0; t < rr; t++) L[t] = A[t];
+            if (cholesky(L, r) != 0) {
+                /* Singular system (e.g. regParam 0 and fewer ratings than rank): add the
+                 * smallest ridge that makes it solvable rather than failing the fit. */
+                double tr = 0.0;
+                for (int j = 0; j < r; j++) tr += A[j * r + j];
+                memcpy(L, A, (size_t)r * (size_t)r * sizeof(double));
+                for (int j = 0; j < r; j++) L[j * r + j] += 1e-9 * (tr / r) + 1e-12;
+                if (cholesky(L, r) != 0) {
+                    memset(xout, 0, (size_t)r * sizeof(float));
+                    return;
+                }
+            }
+            cholesky_solve(L, r, b, x);
+        }
+    }
+    for (int j = 0; j < r; j++) xout[j] = (float)x[j];
+}
