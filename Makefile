@@ -58,7 +58,8 @@ LIBS_ALL := $(ALS_SO) $(LIBOUT)/libals.so.$(VERSION_MAJOR) $(LIBOUT)/libals.so $
 
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
-BENCH := $(BUILD)/bench/bench_search $(BUILD)/bench/gen_clustered
+BENCH := $(BUILD)/bench/bench_search $(BUILD)/bench/gen_clustered $(BUILD)/bench/bench_als \
+         $(BUILD)/bench/gen_implicit
 # Programs link the shared libraries in $(LIBOUT) and find them through a relative rpath.
 PROG_CFLAGS := $(BASE_CFLAGS)
 PROG_LDFLAGS = -L$(LIBOUT) -Wl,-rpath,$(abspath $(LIBOUT)) -lvecidx -lals -lm
@@ -150,8 +151,13 @@ valgrind: deps
 demo: deps lib examples $(BUILD)/bench/gen_clustered
 	@sh examples/demo.sh $(BUILD)
 
+# BENCH_ONLY=search or BENCH_ONLY=als runs one of the two benchmarks (default: both).
 bench: deps-bench lib $(BENCH)
-	@sh tests/bench/run.sh $(BUILD)/bench
+	@only=$${BENCH_ONLY:-}; fail=0; \
+	case "$$only" in ""|search|als) ;; *) echo "bench: BENCH_ONLY is search or als"; exit 2;; esac; \
+	if [ "$$only" != als ]; then sh tests/bench/run.sh $(BUILD)/bench || fail=1; fi; \
+	if [ "$$only" != search ]; then sh tests/bench/run_als.sh $(BUILD)/bench || fail=1; fi; \
+	exit $$fail
 
 # The exported symbols: nothing but als_* / vecidx_*.
 abi-list: lib

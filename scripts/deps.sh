@@ -23,6 +23,7 @@ case "$what" in
   bench|all)
     have_pkg python3-numpy || want python3-numpy
     have_pkg python3-faiss || want python3-faiss
+    have_pkg python3-scipy || want python3-scipy
     ;;
 esac
 

@@ -51,7 +51,7 @@ void als__solver_free(als__solver *s) {
  * double accuracy while the inner loop runs at SIMD speed. */
 #define CHUNK 64
 #define PREFETCH 24
-#define GATHER_MAX (1 << 21) /* floats per thread: 8 MiB */
+#define GATHER_MAX (1 << 23) /* floats per thread: 32 MiB */
 MULTIVERSION
 static void accumulate(double *restrict A, double *restrict b, float *restrict Af,
                        float *restrict bf, const float *restrict Y, const int32_t *cols,
@@ -214,52 +214,105 @@ static float dotf(const float *a, const float *b, int n) {
     return (float)s;
 }
 
+/* Gather the factor rows of a row's ratings (padded to rp floats) with their matrix weight
+ * w and right-hand-side weight wb; b = sum wb y, in float. Returns the entries kept. */
+MULTIVERSION
+static int64_t gather_rows(const float *restrict Y, const int32_t *cols, const float *vals,
+                           int64_t nnz, int r, int rp, int implicit, float alpha,
+                           float *restrict Yg, float *restrict wg, float *restrict b,
+                           int64_t *count) {
+    int64_t ng = 0, cnt = 0;
+    for (int j = 0; j < rp; j++) b[j] = 0.0f;
+    for (int64_t e = 0; e < nnz; e++) {
+        float v = vals[e], w, wb;
+        if (implicit) {
+            w = alpha * fabsf(v);
+            wb = v > 0 ? 1.0f + w : 0.0f;
+            cnt += v > 0;
+        } else {
+            w = 1.0f;
+            wb = v;
+            cnt++;
+        }
+        if (w == 0.0f && wb == 0.0f) continue;
+        if (e + PREFETCH < nnz) __builtin_prefetch(Y + (int64_t)cols[e + PREFETCH] * r);
+        const float *y = Y + (int64_t)cols[e] * r;
+        float *restrict dst = Yg + ng * rp;
+        for (int j = 0; j < r; j++) dst[j] = y[j];
+        for (int j = r; j < rp; j++) dst[j] = 0.0f;
+        for (int j = 0; j < rp; j++) b[j] += wb * dst[j];
+        wg[ng++] = w;
+    }
+    *count = cnt;
+    return ng;
+}
+
+/* b = sum wb y without keeping the rows (rows too long for the gather buffer). */
+MULTIVERSION
+static void rhs_rows(const float *restrict Y, const int32_t *cols, const float *vals,
+                     int64_t nnz, int r, int rp, int implicit, float alpha, float *restrict b,
+                     float *restrict yp, int64_t *count) {
+    int64_t cnt = 0;
+    for (int j = 0; j < rp; j++) b[j] = yp[j] = 0.0f;
+    for (int64_t e = 0; e < nnz; e++) {
+        float v = vals[e];
+        float wb = implicit ? (v > 0 ? 1.0f + alpha * fabsf(v) : 0.0f) : v;
+        cnt += implicit ? v > 0 : 1;
+        if (wb == 0.0f) continue;
+        if (e + PREFETCH < nnz) __builtin_prefetch(Y + (int64_t)cols[e + PREFETCH] * r);
+        const float *y = Y + (int64_t)cols[e] * r;
+        for (int j = 0; j < r; j++) yp[j] = y[j];
+        for (int j = 0; j < rp; j++) b[j] += wb * yp[j];
+    }
+    *count = cnt;
+}
+
+/* One row by conjugate gradient, warm-started from xout. */
 static void solve_cg(const als__solve_ctx *c, als__solver *s, const int32_t *cols,
-                     const float *vals, int64_t nnz, float lambda, float *xout) {
-    int r = c->r, rp = s->rp, implicit = c->p->implicit != 0;
-    float alpha = (float)c->p->alpha;
+                     const float *vals, int64_t nnz, float *xout) {
+    const als__params *pr = c->p;
+    int r = c->r, rp = s->rp, implicit = pr->implicit != 0;
+    float alpha = (float)pr->alpha;
     float *x = s->fv, *res = x + rp, *p = res + rp, *Ap = p + rp, *yp = Ap + rp, *b = yp + rp;
+    /* Gather the row's factors once if they fit the per-thread buffer (rows of the most
+     * popular items may not: those gather again on every step). */
+    int gathered = 0;
+    if (nnz * rp <= GATHER_MAX && s->gcap < nnz) {
+        int64_t cap = nnz > 1024 ? nnz : 1024;
+        float *g = als__aalloc((size_t)cap * (size_t)(rp + 1), sizeof(float));
+        if (g) {
+            als__afree(s->gbuf);
+            s->gbuf = g;
+            s->gcap = cap;
+        }
+    }
+    int64_t ng = 0, count = 0;
+    float *Yg = s->gbuf, *wg = s->gbuf ? s->gbuf + s->gcap * rp : NULL;
+    if (nnz * rp <= GATHER_MAX && s->gcap >= nnz) {
+        gathered = 1;
+        ng = gather_rows(c->Y, cols, vals, nnz, r, rp, implicit, alpha, Yg, wg, b, &count);
+    } else {
+        rhs_rows(c->Y, cols, vals, nnz, r, rp, implicit, alpha, b, yp, &count);
+    }
+    int any = 0;
+    for (int j = 0; j < r; j++) any |= b[j] != 0.0f;
+    if (!any) { /* no usable ratings: the solution is exactly zero */
+        memset(xout, 0, (size_t)r * sizeof(float));
+        return;
+    }
+    float lambda = (float)(pr->reg * (pr->reg_scaling == ALS_REG_COUNT ? (double)count : 1.0));
     for (int j = 0; j < rp; j++) {
         x[j] = j < r ? xout[j] : 0.0f;
-        b[j] = j < r ? (float)s->b[j] : 0.0f;
         yp[j] = 0.0f;
     }
     const float *G = implicit ? c->gram_f : NULL;
-    /* Gather the row's factors once if they fit the per-thread buffer (rows of the most
-     * popular items may not: those gather on every step). */
-    int64_t ng = 0;
-    if (nnz * rp <= GATHER_MAX) {
-        if (s->gcap < nnz) {
-            int64_t cap = nnz > 1024 ? nnz : 1024;
-            float *g = als__aalloc((size_t)cap * (size_t)(rp + 1), sizeof(float));
-            if (g) {
-                als__afree(s->gbuf);
-                s->gbuf = g;
-                s->gcap = cap;
-            }
-        }
-        if (s->gcap >= nnz) {
-            float *Yg = s->gbuf, *wg = s->gbuf + s->gcap * rp;
-            for (int64_t e = 0; e < nnz; e++) {
-                if (e + PREFETCH < nnz) __builtin_prefetch(c->Y + (int64_t)cols[e + PREFETCH] * r);
-                const float *y = c->Y + (int64_t)cols[e] * r;
-                float w = implicit ? alpha * fabsf(vals[e]) : 1.0f;
-                if (w == 0.0f) continue;
-                float *dst = Yg + ng * rp;
-                for (int j = 0; j < r; j++) dst[j] = y[j];
-                for (int j = r; j < rp; j++) dst[j] = 0.0f;
-                wg[ng++] = w;
-            }
-        }
-    }
-    int gathered = s->gcap >= nnz && nnz * rp <= GATHER_MAX;
 #define APPLY(in, outv)                                                                   \
-    (gathered ? apply_gathered(G, s->gbuf, s->gbuf + s->gcap * rp, ng, r, rp, lambda, in, outv) \
+    (gathered ? apply_gathered(G, Yg, wg, ng, r, rp, lambda, in, outv)                    \
               : apply_row(G, c->Y, cols, vals, nnz, r, rp, implicit, alpha, lambda, in, outv, yp))
     APPLY(x, Ap);
     for (int j = 0; j < rp; j++) p[j] = res[j] = b[j] - Ap[j];
     float rs = dotf(res, res, r);
-    int steps = (int)c->p->cg_steps;
+    int steps = (int)pr->cg_steps;
     for (int it = 0; it < steps && rs > 1e-20f; it++) {
         APPLY(p, Ap);
         float pAp = dotf(p, Ap, r);
@@ -275,8 +328,8 @@ static void solve_cg(const als__solve_ctx *c, als__solver *s, const int32_t *col
         for (int j = 0; j < rp; j++) p[j] = res[j] + beta * p[j];
         rs = rs_new;
     }
-    for (int j = 0; j < r; j++) xout[j] = x[j];
 #undef APPLY
+    for (int j = 0; j < r; j++) xout[j] = x[j];
 }
 
 void als__solve_row(const als__solve_ctx *c, als__solver *s, const int32_t *cols,
@@ -287,21 +340,13 @@ void als__solve_row(const als__solve_ctx *c, als__solver *s, const int32_t *cols
     int rr = r * r;
     for (int j = 0; j < r; j++) b[j] = 0.0;
     int cg = p->solver == ALS_SOLVER_CG && !p->nonnegative;
-    int64_t count = 0;
     if (cg) {
-        /* b only; the matrix is applied on the fly. */
-        for (int64_t e = 0; e < nnz; e++) {
-            double v = vals[e];
-            double wb = implicit ? (v > 0 ? 1.0 + p->alpha * v : 0.0) : v;
-            count += implicit ? v > 0 : 1;
-            if (wb == 0.0) continue;
-            const float *y = c->Y + (int64_t)cols[e] * r;
-            for (int j = 0; j < r; j++) b[j] += wb * y[j];
-        }
-    } else {
-        for (int t = 0; t < rr; t++) A[t] = implicit ? c->gram[t] : 0.0;
-        accumulate(A, b, s->Af, s->bf, c->Y, cols, vals, nnz, r, s->rp, implicit, (float)p->alpha, &count);
+        solve_cg(c, s, cols, vals, nnz, xout);
+        return;
     }
+    int64_t count = 0;
+    for (int t = 0; t < rr; t++) A[t] = implicit ? c->gram[t] : 0.0;
+    accumulate(A, b, s->Af, s->bf, c->Y, cols, vals, nnz, r, s->rp, implicit, (float)p->alpha, &count);
     int any = 0;
     for (int j = 0; j < r; j++) any |= b[j] != 0.0;
     if (!any) { /* no usable ratings (or b = 0): the solution is exactly zero */
@@ -309,10 +354,7 @@ void als__solve_row(const als__solve_ctx *c, als__solver *s, const int32_t *cols
         return;
     }
     double lambda = p->reg * (p->reg_scaling == ALS_REG_COUNT ? (double)count : 1.0);
-    if (cg) {
-        solve_cg(c, s, cols, vals, nnz, (float)lambda, xout);
-        return;
-    } else {
+    {
         for (int j = 0; j < r; j++) A[j * r + j] += lambda;
         if (p->nonnegative) {
             nnls(A, b, r, x);
