@@ -68,7 +68,7 @@ PROG_LDFLAGS = -L$(LIBOUT) -Wl,-rpath,$(abspath $(LIBOUT)) -lvecidx -lals -lm
         valgrind clean deps deps-bench abi-list
 .DEFAULT_GOAL := all
 
-all: lib examples
+all: lib $(EXAMPLES)
 lib: $(LIBS_ALL)
 
 # The ALS row solve relies on loop vectorization and FMA contraction (its hot loops are
@@ -116,7 +116,13 @@ $(BUILD)/bench/%: tests/bench/%.c $(LIBS_ALL)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(PROG_CFLAGS) $(CFLAGS) -MMD -MP $< -o $@ $(LDFLAGS) $(PROG_LDFLAGS)
 
+DATA ?= $(CURDIR)/../shared/data
+# Build every example and run the self-contained ones (the MovieLens one when the data is there).
 examples: $(EXAMPLES)
+	@echo "== examples: vecidx_basic"; $(BUILD)/examples/vecidx_basic
+	@if [ -f "$(DATA)/ml-100k/u.data" ]; then echo "== examples: als_movielens"; \
+	  OMP_NUM_THREADS=2 $(BUILD)/examples/als_movielens "$(DATA)/ml-100k/u.data"; \
+	else echo "== examples: als_movielens skipped: $(DATA)/ml-100k/u.data is absent"; fi
 
 deps:
 	@sh scripts/deps.sh build
@@ -125,9 +131,9 @@ deps-bench:
 
 # Tests run with fixed thread counts; each suite prints cmocka's summary.
 check test: deps
-	@$(MAKE) --no-print-directory lib $(TESTS) examples
+	@$(MAKE) --no-print-directory lib $(TESTS) $(EXAMPLES)
 	@fail=0; for t in $(TESTS); do \
-	  echo "== $$t"; OMP_NUM_THREADS=2 BLIS_NUM_THREADS=1 ALS_TEST_DATA=$(CURDIR)/../shared/data \
+	  echo "== $$t"; OMP_NUM_THREADS=2 BLIS_NUM_THREADS=1 ALS_TEST_DATA=$(DATA) \
 	    $(TEST_WRAP) $$t || fail=1; done; \
 	  $(MAKE) --no-print-directory headercheck || fail=1; \
 	  if [ $$fail -ne 0 ]; then echo "check: FAILED"; exit 1; fi; echo "check: all suites passed"
@@ -148,7 +154,7 @@ sanitize: deps
 valgrind: deps
 	@$(MAKE) --no-print-directory check TEST_WRAP="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite"
 
-demo: deps lib examples $(BUILD)/bench/gen_clustered
+demo: deps lib $(EXAMPLES) $(BUILD)/bench/gen_clustered
 	@sh examples/demo.sh $(BUILD)
 
 # BENCH_ONLY=search or BENCH_ONLY=als runs one of the two benchmarks (default: both).

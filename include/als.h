@@ -323,6 +323,21 @@ ALS_API int als_ratings_write_ids(const als_ratings *r, const char *path);
 ALS_API int als_ratings_read_ids(als_ratings *r, const char *path);
 
 /**
+ * @brief Distinct users with at least one row for any of the given items (for example the
+ *        buyers of a target item, the seeds of a lookalike audience), in order of first
+ *        appearance. Items not in r are ignored. O(rows).
+ * @param[out] users_out up to cap user ids (may be NULL when cap is 0).
+ * @return the number of distinct users found, which may exceed cap (call again with a
+ *         larger array), or a negative code.
+ * @retval ALS_EINVAL r NULL, items NULL with n_items > 0, or users_out NULL with cap > 0.
+ * @retval ALS_ERANGE n_items or cap negative.  @retval ALS_ENOMEM.
+ * Thread safety: safe (read-only).
+ */
+ALS_API int64_t als_ratings_users_of_items(const als_ratings *r, int64_t n_items,
+                                           const int64_t *items, int64_t *users_out,
+                                           int64_t cap);
+
+/**
  * @brief Random split per interaction, like Spark's randomSplit: each row goes to train
  *        with probability train_fraction, decided by seed alone.
  * @param[out] train, test new ratings sets (they share r's dictionaries by copy).

@@ -232,6 +232,38 @@ VECIDX_API int vecidx_save(const vecidx *idx, const char *path);
  */
 VECIDX_API int vecidx_load(vecidx **out, const char *path);
 
+
+/** Aggregates for vecidx_expand (fixed values). */
+#define VECIDX_AGG_MAX 0  /**< best similarity over the seeds that found the id */
+#define VECIDX_AGG_SUM 1  /**< sum of similarities (inner product only): rewards ids many seeds found */
+#define VECIDX_AGG_MEAN 2 /**< mean similarity over the seeds that found the id */
+
+/**
+ * @brief Audience expansion: search each seed vector's k nearest neighbours (skipping ids the
+ *        filter rejects, e.g. the seeds themselves), merge them into one de-duplicated
+ *        audience, score each id by the aggregate of its similarities over the seeds whose
+ *        top-k it appears in, and return the best n_out, best first (ties: smaller id).
+ *        For VECIDX_METRIC_L2 the scores are distances: MAX takes the smallest, MEAN the
+ *        mean, and smaller is better.
+ * @param[in] seeds ns x dim seed vectors (ns may be 0).
+ * @param[in] k neighbours per seed, >= 1.
+ * @param[in] agg VECIDX_AGG_*.
+ * @param[in] filter ids to exclude (or to restrict to), or NULL.
+ * @param[in] n_out capacity of ids_out / scores_out (the audience size N), >= 1.
+ * @param[out] ids_out, scores_out the audience (scores_out may be NULL); entries past
+ *             *n_found are set to -1 / NaN.
+ * @param[out] n_found number of ids returned (<= n_out); may be NULL.
+ * @retval ALS_EINVAL NULL handle/seeds/ids_out, unknown agg, AGG_SUM with L2, NaN in seeds.
+ * @retval ALS_EDIM seeds have the wrong number of columns.
+ * @retval ALS_ERANGE k < 1 or n_out < 1.
+ * @retval ALS_ESTATE an IVF index that is not trained.
+ * @retval ALS_ENOMEM allocation failed.
+ * Memory: O(ns x k). Thread safety: as vecidx_search.
+ */
+VECIDX_API int vecidx_expand(const vecidx *idx, const als_matrix *seeds, int64_t k, int agg,
+                             const vecidx_filter *filter, int64_t n_out, int64_t *ids_out,
+                             float *scores_out, int64_t *n_found);
+
 #ifdef __cplusplus
 }
 #endif

@@ -287,3 +287,35 @@ ALS_API int als_ratings_split_time(const als_ratings *r, int64_t t_split, als_ra
     }
     return split_by(r, pick, train, test, fn);
 }
+
+ALS_API int64_t als_ratings_users_of_items(const als_ratings *r, int64_t n_items,
+                                           const int64_t *items, int64_t *users_out,
+                                           int64_t cap) {
+    const char *fn = "als_ratings_users_of_items";
+    if (!r || (!items && n_items > 0) || (!users_out && cap > 0))
+        return als__errf(ALS_EINVAL, "%s: NULL argument", fn);
+    if (n_items < 0 || cap < 0)
+        return als__errf(ALS_ERANGE, "%s: n_items = %lld and cap = %lld must be >= 0", fn,
+                         (long long)n_items, (long long)cap);
+    unsigned char *want = calloc((size_t)(r->imap.n ? r->imap.n : 1), 1);
+    unsigned char *seen = calloc((size_t)(r->umap.n ? r->umap.n : 1), 1);
+    if (!want || !seen) {
+        free(want);
+        free(seen);
+        return als__errf(ALS_ENOMEM, "%s: out of memory", fn);
+    }
+    for (int64_t t = 0; t < n_items; t++) {
+        int64_t i = als__idmap_get(&r->imap, items[t]);
+        if (i >= 0) want[i] = 1;
+    }
+    int64_t found = 0;
+    for (int64_t t = 0; t < r->n; t++) {
+        if (!want[r->irow[t]] || seen[r->urow[t]]) continue;
+        seen[r->urow[t]] = 1;
+        if (found < cap) users_out[found] = als__r_user(r, t);
+        found++;
+    }
+    free(want);
+    free(seen);
+    return found;
+}
