@@ -20,13 +20,6 @@
 #define NPF 10
 static const unsigned char MAGIC[8] = {0x89, 'A', 'L', 'S', 'M', 'D', 'L', '\n'};
 
-static void put32(unsigned char *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-static void put64(unsigned char *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-
 static double *pfield(als__params *p, int i) {
     double *f[NPF] = {&p->max_iter, &p->implicit, &p->nonnegative, &p->reg, &p->alpha,
                       &p->reg_scaling, &p->solver, &p->cg_steps, &p->num_threads, &p->compute_loss};
@@ -40,14 +33,14 @@ ALS_API int als_model_save(const als_model *m, const char *path) {
     int64_t r = (int64_t)p.rank, nu = als_matrix_rows(m->U), ni = als_matrix_rows(m->V);
     unsigned char h[HDR] = {0};
     memcpy(h, MAGIC, 8);
-    put32(h + 8, 1);
-    put32(h + 12, 0x01020304u);
-    put64(h + 16, (uint64_t)r);
-    put64(h + 24, (uint64_t)nu);
-    put64(h + 32, (uint64_t)ni);
-    put64(h + 40, (uint64_t)p.seed_exact);
+    als__st32(h + 8, 1);
+    als__st32(h + 12, 0x01020304u);
+    als__st64(h + 16, (uint64_t)r);
+    als__st64(h + 24, (uint64_t)nu);
+    als__st64(h + 32, (uint64_t)ni);
+    als__st64(h + 40, (uint64_t)p.seed_exact);
     for (int i = 0; i < NPF; i++) memcpy(h + 48 + 8 * i, pfield(&p, i), 8);
-    put32(h + 128, als__crc32(0, h, 128));
+    als__st32(h + 128, als__crc32(0, h, 128));
     als__wfile w;
     int rc = als__wfile_open(&w, path);
     if (rc) return rc;
@@ -58,7 +51,7 @@ ALS_API int als_model_save(const als_model *m, const char *path) {
     als__wfile_write(&w, als_matrix_data_const(m->U), (size_t)(nu * r) * sizeof(float));
     als__wfile_write(&w, als_matrix_data_const(m->V), (size_t)(ni * r) * sizeof(float));
     unsigned char tr[4];
-    put32(tr, w.crc);
+    als__st32(tr, w.crc);
     als__wfile_write(&w, tr, 4);
     return als__wfile_commit(&w);
 }

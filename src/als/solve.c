@@ -45,6 +45,19 @@ void als__solver_free(als__solver *s) {
     memset(s, 0, sizeof *s);
 }
 
+/* A rating's weight in the row matrix (w) and in the right-hand side (wb), and whether it
+ * counts for lambda: implicit c - 1 = alpha |r|, c p = 1 + alpha r for r > 0; explicit 1, r. */
+static inline int rating_weights(float v, int implicit, float alpha, float *w, float *wb) {
+    if (implicit) {
+        *w = alpha * fabsf(v);
+        *wb = v > 0 ? 1.0f + *w : 0.0f;
+        return v > 0;
+    }
+    *w = 1.0f;
+    *wb = v;
+    return 1;
+}
+
 /* A += sum_e w_e y_e y_e^T and b += sum_e wb_e y_e over a row's ratings. The products are
  * summed in float over chunks of CHUNK entries (vectorized: each A row is a padded float
  * array) and each chunk is added to the double system, so long rows (popular items) keep
@@ -69,16 +82,8 @@ static void accumulate(double *restrict A, double *restrict b, float *restrict A
             if (e + PREFETCH < nnz) __builtin_prefetch(Y + (int64_t)cols[e + PREFETCH] * r);
             const float *y = Y + (int64_t)cols[e] * r;
             for (int j = 0; j < r; j++) yp[j] = y[j]; /* short: a loop, not a libc call */
-            float v = vals[e], w, wb;
-            if (implicit) {
-                w = alpha * fabsf(v);
-                wb = v > 0 ? 1.0f + w : 0.0f;
-                cnt += v > 0;
-            } else {
-                w = 1.0f;
-                wb = v;
-                cnt++;
-            }
+            float w, wb;
+            cnt += rating_weights(vals[e], implicit, alpha, &w, &wb);
             for (int j = 0; j < rp; j++) bf[j] += wb * yp[j];
             if (w == 0.0f) continue;
             for (int i = 0; i < r; i++) {
@@ -224,16 +229,8 @@ static int64_t gather_rows(const float *restrict Y, const int32_t *cols, const f
     int64_t ng = 0, cnt = 0;
     for (int j = 0; j < rp; j++) b[j] = 0.0f;
     for (int64_t e = 0; e < nnz; e++) {
-        float v = vals[e], w, wb;
-        if (implicit) {
-            w = alpha * fabsf(v);
-            wb = v > 0 ? 1.0f + w : 0.0f;
-            cnt += v > 0;
-        } else {
-            w = 1.0f;
-            wb = v;
-            cnt++;
-        }
+        float w, wb;
+        cnt += rating_weights(vals[e], implicit, alpha, &w, &wb);
         if (w == 0.0f && wb == 0.0f) continue;
         if (e + PREFETCH < nnz) __builtin_prefetch(Y + (int64_t)cols[e + PREFETCH] * r);
         const float *y = Y + (int64_t)cols[e] * r;
@@ -255,9 +252,8 @@ static void rhs_rows(const float *restrict Y, const int32_t *cols, const float *
     int64_t cnt = 0;
     for (int j = 0; j < rp; j++) b[j] = yp[j] = 0.0f;
     for (int64_t e = 0; e < nnz; e++) {
-        float v = vals[e];
-        float wb = implicit ? (v > 0 ? 1.0f + alpha * fabsf(v) : 0.0f) : v;
-        cnt += implicit ? v > 0 : 1;
+        float w, wb;
+        cnt += rating_weights(vals[e], implicit, alpha, &w, &wb);
         if (wb == 0.0f) continue;
         if (e + PREFETCH < nnz) __builtin_prefetch(Y + (int64_t)cols[e + PREFETCH] * r);
         const float *y = Y + (int64_t)cols[e] * r;

@@ -74,6 +74,12 @@ static inline uint32_t als__ld32(const unsigned char *p) {
 static inline uint64_t als__ld64(const unsigned char *p) {
     return (uint64_t)als__ld32(p) | (uint64_t)als__ld32(p + 4) << 32;
 }
+static inline void als__st32(unsigned char *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+static inline void als__st64(unsigned char *p, uint64_t v) {
+    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
 
 /* Correctly rounded a * b + c, the operation every kernel's score is built from. Where the
  * compiler may use an FMA instruction (FP_FAST_FMAF: aarch64, -mfma) that is fmaf itself.
@@ -124,6 +130,17 @@ static inline uint64_t als__rng_next(als__rng *r) {
 static inline uint64_t als__rng_below(als__rng *r, uint64_t n) {
     __extension__ typedef unsigned __int128 u128;
     return (uint64_t)(((u128)als__rng_next(r) * n) >> 64);
+}
+/* The first m entries of perm become m distinct draws from 0..n-1 (a partial
+ * Fisher-Yates shuffle of the identity). */
+static inline void als__rng_pick(als__rng *r, int64_t *perm, int64_t n, int64_t m) {
+    for (int64_t i = 0; i < n; i++) perm[i] = i;
+    for (int64_t i = 0; i < m; i++) {
+        int64_t j = i + (int64_t)als__rng_below(r, (uint64_t)(n - i));
+        int64_t t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
 }
 static inline double als__rng_unit(als__rng *r) {
     return (double)(als__rng_next(r) >> 11) * 0x1.0p-53;

@@ -21,13 +21,6 @@
 #define FORMAT_VERSION 1u
 static const unsigned char MAGIC[8] = {0x89, 'V', 'E', 'C', 'I', 'D', 'X', '\n'};
 
-static void put32(unsigned char *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-static void put64(unsigned char *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-
 /* Write store vectors (row-major) and optionally their ids (position ids if implicit). */
 static void write_store(als__wfile *w, const vecidx__store *s, int64_t d, int with_ids) {
     if (with_ids) {
@@ -58,20 +51,20 @@ VECIDX_API int vecidx_save(const vecidx *idx, const char *path) {
                            : n * d * 4 + (flat_ids ? n * 8 : 0);
     unsigned char h[HDR] = {0};
     memcpy(h, MAGIC, 8);
-    put32(h + 8, FORMAT_VERSION);
-    put32(h + 12, 0x01020304u);
-    put32(h + 16, (uint32_t)idx->kind);
-    put32(h + 20, (uint32_t)idx->metric);
-    put64(h + 24, d);
-    put64(h + 32, n);
-    put64(h + 40, (uint64_t)idx->nlist);
-    put64(h + 48, (uint64_t)idx->nprobe);
-    put64(h + 56, (uint64_t)idx->seed);
-    put64(h + 64, (uint64_t)idx->kmeans_iters);
-    put64(h + 72, (uint64_t)idx->train_per_list);
-    put32(h + 80, (uint32_t)(flat_ids | (ivf && idx->trained ? 2 : 0)));
-    put32(h + 84, als__crc32(0, h, 84));
-    put64(h + 88, payload);
+    als__st32(h + 8, FORMAT_VERSION);
+    als__st32(h + 12, 0x01020304u);
+    als__st32(h + 16, (uint32_t)idx->kind);
+    als__st32(h + 20, (uint32_t)idx->metric);
+    als__st64(h + 24, d);
+    als__st64(h + 32, n);
+    als__st64(h + 40, (uint64_t)idx->nlist);
+    als__st64(h + 48, (uint64_t)idx->nprobe);
+    als__st64(h + 56, (uint64_t)idx->seed);
+    als__st64(h + 64, (uint64_t)idx->kmeans_iters);
+    als__st64(h + 72, (uint64_t)idx->train_per_list);
+    als__st32(h + 80, (uint32_t)(flat_ids | (ivf && idx->trained ? 2 : 0)));
+    als__st32(h + 84, als__crc32(0, h, 84));
+    als__st64(h + 88, payload);
 
     als__wfile w;
     int rc = als__wfile_open(&w, path);
@@ -91,7 +84,7 @@ VECIDX_API int vecidx_save(const vecidx *idx, const char *path) {
         write_store(&w, &idx->flat, idx->d, flat_ids);
     }
     unsigned char tr[4];
-    put32(tr, w.crc);
+    als__st32(tr, w.crc);
     als__wfile_write(&w, tr, 4);
     return als__wfile_commit(&w);
 }

@@ -53,13 +53,7 @@ int vecidx__ivf_train(vecidx *idx, const float *x, int64_t n, int64_t stride) {
     if (m < n) { /* m distinct rows drawn with the seed, then kept in row order */
         als__rng rng;
         als__rng_seed(&rng, (uint64_t)idx->seed ^ 0x5A17E5EEDull);
-        for (int64_t i = 0; i < n; i++) pick[i] = i;
-        for (int64_t i = 0; i < m; i++) {
-            int64_t j = i + (int64_t)als__rng_below(&rng, (uint64_t)(n - i));
-            int64_t t = pick[i];
-            pick[i] = pick[j];
-            pick[j] = t;
-        }
+        als__rng_pick(&rng, pick, n, m);
         qsort(pick, (size_t)m, sizeof(int64_t), cmp_i64);
     }
     for (int64_t i = 0; i < m; i++)

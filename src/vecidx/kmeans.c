@@ -98,14 +98,8 @@ int vecidx__kmeans(const float *x, int64_t n, int64_t d, int64_t nlist, int sphe
     /* Initial centroids: nlist distinct points drawn with the seed. */
     als__rng rng;
     als__rng_seed(&rng, seed);
-    for (int64_t i = 0; i < n; i++) perm[i] = i;
-    for (int64_t i = 0; i < nlist; i++) {
-        int64_t j = i + (int64_t)als__rng_below(&rng, (uint64_t)(n - i));
-        int64_t t = perm[i];
-        perm[i] = perm[j];
-        perm[j] = t;
-        memcpy(centroids + i * d, x + perm[i] * d, (size_t)d * sizeof(float));
-    }
+    als__rng_pick(&rng, perm, n, nlist);
+    for (int64_t i = 0; i < nlist; i++) memcpy(centroids + i * d, x + perm[i] * d, (size_t)d * sizeof(float));
     if (spherical) normalize(centroids, nlist, d);
 
     for (int64_t it = 0; it < iters; it++) {
