@@ -30,6 +30,9 @@ VECIDX_API int vecidx_expand(const vecidx *idx, const als_matrix *seeds, int64_t
     if (k < 1 || n_out < 1)
         return als__errf(ALS_ERANGE, "vecidx_expand: k = %lld and n_out = %lld must be >= 1", (long long)k, (long long)n_out);
     if (n_found) *n_found = 0;
+    /* A seed cannot have more neighbours than the index holds: the rest would be padding,
+     * and ns x k buffers sized by a huge k would only waste (or exhaust) memory. */
+    if (k > idx->n) k = idx->n > 0 ? idx->n : 1;
     int64_t ns = als_matrix_rows(seeds);
     size_t cells;
     if (als__mul((size_t)ns, (size_t)k, &cells)) return als__errf(ALS_ENOMEM, "vecidx_expand: ns x k overflows");
