@@ -58,8 +58,11 @@ LIBS_ALL := $(ALS_SO) $(LIBOUT)/libals.so.$(VERSION_MAJOR) $(LIBOUT)/libals.so $
 
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+# The lookalike program: several files in examples/lookalike/, installed as `lookalike`.
+LOOKALIKE := $(BUILD)/examples/lookalike
+LOOKALIKE_SRC := $(wildcard examples/lookalike/*.c)
 BENCH := $(BUILD)/bench/bench_search $(BUILD)/bench/gen_clustered $(BUILD)/bench/bench_als \
-         $(BUILD)/bench/gen_implicit
+         $(BUILD)/bench/gen_implicit $(BUILD)/bench/bench_expand
 # Programs link the shared libraries in $(LIBOUT) and find them through a relative rpath.
 PROG_CFLAGS := $(BASE_CFLAGS)
 PROG_LDFLAGS = -L$(LIBOUT) -Wl,-rpath,$(abspath $(LIBOUT)) -lvecidx -lals -lm
@@ -68,7 +71,7 @@ PROG_LDFLAGS = -L$(LIBOUT) -Wl,-rpath,$(abspath $(LIBOUT)) -lvecidx -lals -lm
         valgrind clean deps deps-bench abi-list
 .DEFAULT_GOAL := all
 
-all: lib $(EXAMPLES)
+all: lib $(EXAMPLES) $(LOOKALIKE)
 lib: $(LIBS_ALL)
 
 # The ALS row solve relies on loop vectorization and FMA contraction (its hot loops are
@@ -112,13 +115,16 @@ $(BUILD)/tests/%: tests/%.c tests/testutil.h $(LIBS_ALL)
 $(BUILD)/examples/%: examples/%.c $(LIBS_ALL)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(PROG_CFLAGS) $(CFLAGS) -MMD -MP $< -o $@ $(LDFLAGS) $(PROG_LDFLAGS)
+$(LOOKALIKE): $(LOOKALIKE_SRC) examples/lookalike/lookalike.h $(LIBS_ALL)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(PROG_CFLAGS) $(CFLAGS) $(LOOKALIKE_SRC) -o $@ $(LDFLAGS) $(PROG_LDFLAGS)
 $(BUILD)/bench/%: tests/bench/%.c $(LIBS_ALL)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(PROG_CFLAGS) $(CFLAGS) -MMD -MP $< -o $@ $(LDFLAGS) $(PROG_LDFLAGS)
 
 DATA ?= $(CURDIR)/../shared/data
 # Build every example and run the self-contained ones (the MovieLens one when the data is there).
-examples: $(EXAMPLES)
+examples: $(EXAMPLES) $(LOOKALIKE)
 	@echo "== examples: vecidx_basic"; $(BUILD)/examples/vecidx_basic
 	@if [ -f "$(DATA)/ml-100k/u.data" ]; then echo "== examples: als_movielens"; \
 	  OMP_NUM_THREADS=2 $(BUILD)/examples/als_movielens "$(DATA)/ml-100k/u.data"; \
@@ -131,10 +137,12 @@ deps-bench:
 
 # Tests run with fixed thread counts; each suite prints cmocka's summary.
 check test: deps
-	@$(MAKE) --no-print-directory lib $(TESTS) $(EXAMPLES)
+	@$(MAKE) --no-print-directory lib $(TESTS) $(EXAMPLES) $(LOOKALIKE)
 	@fail=0; for t in $(TESTS); do \
 	  echo "== $$t"; OMP_NUM_THREADS=2 BLIS_NUM_THREADS=1 ALS_TEST_DATA=$(DATA) \
 	    $(TEST_WRAP) $$t || fail=1; done; \
+	  echo "== tests/test_lookalike.sh"; OMP_NUM_THREADS=2 BLIS_NUM_THREADS=1 \
+	    LOOKALIKE_WRAP="$(TEST_WRAP)" sh tests/test_lookalike.sh $(LOOKALIKE) "$(DATA)" || fail=1; \
 	  $(MAKE) --no-print-directory headercheck || fail=1; \
 	  if [ $$fail -ne 0 ]; then echo "check: FAILED"; exit 1; fi; echo "check: all suites passed"
 
@@ -154,13 +162,16 @@ sanitize: deps
 valgrind: deps
 	@$(MAKE) --no-print-directory check TEST_WRAP="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite"
 
-demo: deps lib $(EXAMPLES) $(BUILD)/bench/gen_clustered
-	@sh examples/demo.sh $(BUILD)
+demo: deps lib $(LOOKALIKE)
+	@sh examples/demo.sh $(LOOKALIKE)
 
 # BENCH_ONLY=search or BENCH_ONLY=als runs one of the two benchmarks (default: both).
+# BENCH_ONLY=expand runs only the audience-expansion benchmark at the seed's scale (minutes;
+# never part of the default run).
 bench: deps-bench lib $(BENCH)
 	@only=$${BENCH_ONLY:-}; fail=0; \
-	case "$$only" in ""|search|als) ;; *) echo "bench: BENCH_ONLY is search or als"; exit 2;; esac; \
+	case "$$only" in ""|search|als|expand) ;; *) echo "bench: BENCH_ONLY is search, als or expand"; exit 2;; esac; \
+	if [ "$$only" = expand ]; then sh tests/bench/run_expand.sh $(BUILD)/bench || fail=1; exit $$fail; fi; \
 	if [ "$$only" != als ]; then sh tests/bench/run.sh $(BUILD)/bench || fail=1; fi; \
 	if [ "$$only" != search ]; then sh tests/bench/run_als.sh $(BUILD)/bench || fail=1; fi; \
 	exit $$fail
@@ -170,8 +181,8 @@ abi-list: lib
 	@nm -D --defined-only $(ALS_SO) | awk '{print $$3}' | sort
 	@nm -D --defined-only $(VECIDX_SO) | awk '{print $$3}' | sort
 
-install: lib
-	$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+install: lib $(LOOKALIKE)
+	$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BINDIR)
 	$(INSTALL_DATA) include/als.h include/vecidx.h $(DESTDIR)$(INCLUDEDIR)/
 	$(INSTALL_LIB) $(ALS_SO) $(VECIDX_SO) $(DESTDIR)$(LIBDIR)/
 	$(INSTALL_DATA) $(LIBOUT)/libals.a $(LIBOUT)/libvecidx.a $(DESTDIR)$(LIBDIR)/
@@ -182,6 +193,9 @@ install: lib
 	# the .pc files name this install's PREFIX/LIBDIR, whatever `make` was run with
 	$(PC_SED) pkgconfig/als.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/als.pc
 	$(PC_SED) pkgconfig/vecidx.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/vecidx.pc
+	# the program, relinked against the installed libraries (no build-tree rpath)
+	$(CC) $(CPPFLAGS) $(PROG_CFLAGS) $(CFLAGS) $(LOOKALIKE_SRC) -o $(DESTDIR)$(BINDIR)/lookalike \
+	  $(LDFLAGS) -L$(LIBOUT) -Wl,-rpath,$(LIBDIR) -lvecidx -lals -lm
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/als.h $(DESTDIR)$(INCLUDEDIR)/vecidx.h
@@ -190,6 +204,7 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libvecidx.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libvecidx.so.$(VERSION_MAJOR) \
 	      $(DESTDIR)$(LIBDIR)/libvecidx.so $(DESTDIR)$(LIBDIR)/libvecidx.a
 	rm -f $(DESTDIR)$(PKGCONFIGDIR)/als.pc $(DESTDIR)$(PKGCONFIGDIR)/vecidx.pc
+	rm -f $(DESTDIR)$(BINDIR)/lookalike
 
 clean:
 	rm -rf $(BUILD) bench-out demo-out

@@ -1,25 +1,56 @@
 #!/bin/sh
-# `make demo`: generate ALS-factor-like embeddings, index them flat and IVF, search seeds,
-# report the time of every step and the IVF recall against exact search.
+# `make demo`: the lookalike pipeline end to end on a synthetic purchase log with planted
+# communities: generate ~200 K users x 5 K items x 5 M purchases, train implicit ALS, index
+# the users (IVF, cosine), expand an audience for one item by the three routes, backtest
+# the routes against random and popularity audiences, and print the time of each step.
+# Usage: sh examples/demo.sh [path/to/lookalike]
+# Knobs: DEMO_OUT (demo-out), DEMO_USERS (200000), DEMO_ITEMS (5000), DEMO_PURCHASES (5000000)
 set -eu
-B=${1:-build}
+L=${1:-build/examples/lookalike}
 OUT=${DEMO_OUT:-demo-out}
-N=${DEMO_N:-500000}
-NQ=${DEMO_NQ:-5000}
+U=${DEMO_USERS:-200000}
+I=${DEMO_ITEMS:-5000}
+P=${DEMO_PURCHASES:-5000000}
 mkdir -p "$OUT"
 t() { date +%s.%N; }
-s=$(t)
-"$B/bench/gen_clustered" "$OUT/users.npy" "$N" 10 1 --normalize
-"$B/bench/gen_clustered" "$OUT/seeds.npy" "$NQ" 10 2 --normalize
-echo "generated $N candidate and $NQ seed embeddings (d=10) in $(echo "$(t) - $s" | bc) s: $OUT/users.npy, $OUT/seeds.npy"
+steps=""
+step() { # step NAME COMMAND...: run, time, remember
+  name=$1; shift
+  echo "== $name: lookalike $(echo "$@" | sed "s|$OUT/|\$OUT/|g")"
+  s=$(t)
+  "$L" "$@"
+  steps="$steps$(printf '%-24s %7.2f s' "$name" "$(echo "$(t) - $s" | bc)")
+"
+}
+start=$(t)
+step "generate" gen --out "$OUT/purchases.csv" --users "$U" --items "$I" --purchases "$P" \
+  --communities 50 --seed 1 >"$OUT/gen.txt"
+cat "$OUT/gen.txt"
+# targets: the items of popularity rank 10, 50 and 100 (printed by gen)
+ITEM=$(sed -n 's/.*10th \([^,]*\),.*/\1/p' "$OUT/gen.txt")
+ITEM50=$(sed -n 's/.*50th \([^,]*\),.*/\1/p' "$OUT/gen.txt")
+ITEM100=$(sed -n 's/.*100th \([^,]*\)$/\1/p' "$OUT/gen.txt")
 echo
-echo "== exact search (flat, cosine), top 10 per seed"
-"$B/examples/npy_search" --base "$OUT/users.npy" --queries "$OUT/seeds.npy" --k 10 \
-  --metric cosine --kind flat --out "$OUT/flat_top10.csv"
+step "train" train --ratings "$OUT/purchases.csv" --header --out "$OUT/model.als" \
+  --rank 16 --maxIter 10 --regParam 0.01 --implicitPrefs true --alpha 1.0
 echo
-echo "== IVF-flat (nlist = N/250, nprobe 8), top 10 per seed"
-"$B/examples/npy_search" --base "$OUT/users.npy" --queries "$OUT/seeds.npy" --k 10 \
-  --metric cosine --kind ivf --nprobe 8 --recall-vs-flat --save "$OUT/users.vidx" \
-  --out "$OUT/ivf_top10.csv"
+step "index (IVF, cosine)" index --model "$OUT/model.als" --kind ivf --metric cosine \
+  --out "$OUT/users.vidx"
+for r in i2u2u i2i2u i2u; do
+  echo
+  step "expand $r" expand --model "$OUT/model.als" --index "$OUT/users.vidx" --item "$ITEM" \
+    --route $r --audience 100000 --out "$OUT/audience_$r.csv"
+  head -4 "$OUT/audience_$r.csv" | sed 's/^/   /'
+done
 echo
-echo "files: $OUT/flat_top10.csv $OUT/ivf_top10.csv $OUT/users.vidx"
+step "backtest" backtest --ratings "$OUT/purchases.csv" --header --time-col date \
+  --time-split 2024-10-19 --item "$ITEM" "$ITEM50" "$ITEM100" --kind ivf \
+  --audience 1000,5000,10000,50000 --out "$OUT/backtest.csv" --plot "$OUT/backtest.png" --quiet
+echo
+echo "== files"
+ls -l "$OUT"/purchases.csv "$OUT"/model.als* "$OUT"/users.vidx* "$OUT"/audience_*.csv \
+  "$OUT"/backtest.csv "$OUT"/backtest.png 2>/dev/null | awk '{ printf "   %10s  %s\n", $5, $NF }'
+echo
+echo "== time per step (target item $ITEM; backtest items $ITEM $ITEM50 $ITEM100)"
+printf '%s' "$steps" | sed 's/^/   /'
+printf '   %-24s %7.2f s\n' "total" "$(echo "$(t) - $start" | bc)"

@@ -1,0 +1,333 @@
+/* lookalike backtest: would the routes have found an item's next buyers?
+ * Train on the earlier part of the log, seed from the item's earlier buyers, and count how
+ * many of its new buyers (later buyers who are known users and had not bought it before)
+ * each route's audience holds, at each audience size. Baselines of the same size: a random
+ * audience (its expected hits: size x the new buyers' share of the eligible users) and the
+ * most active users. Sums over the target items (micro-averages). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lookalike.h"
+
+#define MAX_SIZES 32
+#define NROUTES 3
+
+typedef struct {
+    double hits[NROUTES + 1][MAX_SIZES]; /* routes, then popularity */
+    double aud[NROUTES + 1][MAX_SIZES];  /* audience users actually returned */
+    double rnd[NROUTES + 1][MAX_SIZES];  /* expected random hits for that audience size */
+    double new_buyers;
+} tally;
+
+static int parse_list(const char *s, int64_t *v, int cap, int *n) {
+    char buf[1024], *save = NULL;
+    if (strlen(s) >= sizeof buf) return -1;
+    strcpy(buf, s);
+    *n = 0;
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (*n == cap || lk_parse_i64(t, 1, 1000000000, &v[*n])) return -1;
+        (*n)++;
+    }
+    return *n ? 0 : -1;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The date (YYYY-MM-DD or DD-MM-YYYY) or integer time as the library stores times. */
+static int parse_time(const char *s, int64_t *t) {
+    int a, b, c;
+    char tail;
+    if (sscanf(s, "%d-%d-%d%c", &a, &b, &c, &tail) == 3) {
+        int y = a > 31 ? a : c, m = b, d = a > 31 ? c : a;
+        if (m < 1 || m > 12 || d < 1 || d > 31) return -1;
+        y -= m <= 2;
+        int64_t era = (y >= 0 ? y : y - 399) / 400, yoe = y - era * 400;
+        int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+        *t = (era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468) * 86400;
+        return 0;
+    }
+    return lk_parse_i64(s, INT64_MIN, INT64_MAX, t);
+}
+
+/* Split rows: by time (time < t_split) when times were read, else by file order. */
+static int split(const als_ratings *all, int timed, const char *when, double frac,
+                 als_ratings **train, int64_t **test_u, int64_t **test_i, int64_t *ntest) {
+    int64_t n = als_ratings_rows(all), t_split = 0, cut = (int64_t)(frac * (double)n);
+    int64_t *u = malloc((size_t)n * sizeof *u), *it = malloc((size_t)n * sizeof *it);
+    int64_t *tm = malloc((size_t)n * sizeof *tm);
+    float *v = malloc((size_t)n * sizeof *v);
+    int rc = 0;
+    if (!u || !it || !tm || !v) { rc = lk_fail("out of memory"); goto out; }
+    for (int64_t i = 0; i < n; i++) als_ratings_get(all, i, &u[i], &it[i], &v[i], &tm[i]);
+    if (timed && when) {
+        if (parse_time(when, &t_split)) { rc = lk_usage_error("backtest: --time-split: '%s' is not a date", when); goto out; }
+    } else if (timed) { /* the time below which frac of the rows lie */
+        int64_t *s = malloc((size_t)n * sizeof *s);
+        if (!s) { rc = lk_fail("out of memory"); goto out; }
+        memcpy(s, tm, (size_t)n * sizeof *s);
+        qsort(s, (size_t)n, sizeof *s, cmp_i64);
+        t_split = s[cut < n ? cut : n - 1];
+        free(s);
+    }
+    int64_t a = 0, b = 0;
+    *test_u = malloc((size_t)n * sizeof **test_u);
+    *test_i = malloc((size_t)n * sizeof **test_i);
+    if (!*test_u || !*test_i) { rc = lk_fail("out of memory"); goto out; }
+    for (int64_t i = 0; i < n; i++) {
+        int early = timed ? tm[i] < t_split : i < cut;
+        if (early) { u[a] = u[i]; it[a] = it[i]; v[a++] = v[i]; }
+        else { (*test_u)[b] = u[i]; (*test_i)[b++] = it[i]; }
+    }
+    *ntest = b;
+    if (a == 0 || b == 0) { rc = lk_fail("backtest: the split leaves %s part empty", a ? "the later" : "the earlier"); goto out; }
+    if ((rc = als_ratings_create(train)) || (rc = als_ratings_add(*train, a, u, it, v))) rc = lk_lib_fail("split", rc);
+    else fprintf(stderr, "backtest: %lld earlier rows for training, %lld later rows to measure\n", (long long)a, (long long)b);
+out:
+    free(u); free(it); free(tm); free(v);
+    return rc;
+}
+
+/* Users by activity in the training part, most active first (ties: smaller id). */
+static const lk_data *g_pop_d;
+static int cmp_pop(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    int64_t cx = g_pop_d->user_count[x], cy = g_pop_d->user_count[y];
+    if (cx != cy) return cx > cy ? -1 : 1;
+    return (g_pop_d->user_ids[x] > g_pop_d->user_ids[y]) - (g_pop_d->user_ids[x] < g_pop_d->user_ids[y]);
+}
+
+/* Hits of a ranked audience at sizes[s0..s1) (prefixes of it). */
+static void count_hits(const int64_t *rows, int64_t found, const int64_t *is_new, int64_t stamp,
+                       const int64_t *sizes, int s0, int s1, double base, int slot, tally *T) {
+    int64_t h = 0, j = 0;
+    for (int s = s0; s < s1; s++) {
+        int64_t lim = sizes[s] < found ? sizes[s] : found;
+        for (; j < lim; j++) h += is_new[rows[j]] == stamp;
+        T->hits[slot][s] += (double)h;
+        T->aud[slot][s] += (double)lim;
+        T->rnd[slot][s] += (double)lim * base;
+    }
+}
+
+static int report(const tally *T, const int *routes, int nr, const int64_t *sizes, int ns,
+                  const char *csv, const char *png) {
+    lk_out o;
+    if (lk_out_open(&o, csv)) return LK_EXIT_FAIL;
+    fprintf(o.f, "route,audience,users,hits,precision,recall,lift_random,lift_popular\n");
+    printf("\n%-8s %9s %9s %8s %9s %8s %11s %12s\n", "route", "audience", "users", "hits",
+           "precision", "recall", "lift/random", "lift/popular");
+    for (int r = 0; r <= nr; r++) {
+        int slot = r < nr ? routes[r] : NROUTES;
+        const char *name = r < nr ? lk_route_name(routes[r]) : "popular";
+        for (int s = 0; s < ns; s++) {
+            double h = T->hits[slot][s], aud = T->aud[slot][s], rnd = T->rnd[slot][s];
+            double ph = T->hits[NROUTES][s] * (aud / (T->aud[NROUTES][s] > 0 ? T->aud[NROUTES][s] : 1));
+            double prec = aud > 0 ? h / aud : 0, rec = T->new_buyers > 0 ? h / T->new_buyers : 0;
+            double lr = rnd > 0 ? h / rnd : 0, lp = ph > 0 ? h / ph : 0;
+            printf("%-8s %9lld %9.0f %8.0f %9.4f %8.4f %11.2f %12.2f\n", name, (long long)sizes[s],
+                   aud, h, prec, rec, lr, lp);
+            fprintf(o.f, "%s,%lld,%.0f,%.0f,%.6f,%.6f,%.4f,%.4f\n", name, (long long)sizes[s], aud,
+                    h, prec, rec, lr, lp);
+        }
+    }
+    for (int s = 0; s < ns; s++) { /* the random audience's expectation */
+        double aud = (double)sizes[s] * (T->aud[NROUTES][s] > 0 ? 1 : 0);
+        double rnd = T->rnd[NROUTES][s], h = rnd;
+        printf("%-8s %9lld %9s %8.1f %9.4f %8.4f %11.2f %12s\n", "random", (long long)sizes[s],
+               "-", h, T->aud[NROUTES][s] > 0 ? rnd / T->aud[NROUTES][s] : 0,
+               T->new_buyers > 0 ? h / T->new_buyers : 0, 1.0, "-");
+        fprintf(o.f, "random,%lld,%.0f,%.1f,%.6f,%.6f,1,\n", (long long)sizes[s], aud, h,
+                T->aud[NROUTES][s] > 0 ? rnd / T->aud[NROUTES][s] : 0,
+                T->new_buyers > 0 ? h / T->new_buyers : 0);
+    }
+    printf("(%.0f new buyers in the later part; lift = hits / hits of the baseline audience of "
+           "the same size)\n", T->new_buyers);
+    if (lk_out_commit(&o)) return LK_EXIT_FAIL;
+    printf("backtest: wrote %s\n", csv);
+    if (!png) return 0;
+    fflush(stdout);
+    if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
+        printf("backtest: gnuplot is not installed, no plot (apt-get install gnuplot-nox)\n");
+        return 0;
+    }
+    char script[4300], cmd[4400], tmp[4300];
+    snprintf(script, sizeof script, "%s.gp", png);
+    snprintf(tmp, sizeof tmp, "%s.tmp.png", png);
+    FILE *g = fopen(script, "w");
+    if (!g) return lk_fail("%s: cannot write the plot script", script);
+    fprintf(g, "set terminal pngcairo size 1200,500\nset output '%s'\nset datafile separator ','\n"
+               "set logscale x\nset key left top\nset multiplot layout 1,2\nset xlabel 'audience size'\n"
+               "set ylabel 'lift over random'\nplot for [r in 'i2u2u i2i2u i2u popular random'] "
+               "'%s' using ($2):(strcol(1) eq r ? (strcol(7) eq '' ? 1 : $7) : NaN) with linespoints title r\n"
+               "set ylabel 'recall'\nplot for [r in 'i2u2u i2i2u i2u popular random'] '%s' using "
+               "($2):(strcol(1) eq r ? $6 : NaN) with linespoints title r\nunset multiplot\n",
+            tmp, csv, csv);
+    fclose(g);
+    snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>&1", script);
+    fflush(stdout);
+    int ok = system(cmd) == 0 && rename(tmp, png) == 0;
+    remove(script);
+    if (!ok) {
+        remove(tmp);
+        return lk_fail("%s: gnuplot failed", png);
+    }
+    printf("backtest: wrote %s\n", png);
+    return 0;
+}
+
+int lk_cmd_backtest(int argc, char **argv) {
+    static const char *const own[] = {"ratings", "item*", "top-items", "time-split", "fraction",
+                                      "route", "audience", "out", "plot", "kind", "nlist",
+                                      "metric", "k", "nprobe", "agg", "quiet!", NULL};
+    const char *const *lists[] = {own, LK_CSV_OPTS, LK_ALS_PARAMS, NULL};
+    lk_args a;
+    int rc = lk_args_parse(&a, argc, argv, "backtest", lists);
+    const char *in = lk_arg(&a, "ratings"), *when = lk_arg(&a, "time-split");
+    const char *csv = lk_arg(&a, "out") ? lk_arg(&a, "out") : "backtest.csv";
+    const char *items_s[256];
+    int nitems = lk_arg_all(&a, "item", items_s, 256), routes[NROUTES], nr = 0, ns = 0;
+    int64_t sizes[MAX_SIZES], top = 0, nlist = 0;
+    double frac = 0.8;
+    lk_route_opts o = {0, 0, -1};
+    if (!rc && !in) rc = lk_usage_error("backtest: --ratings is required");
+    if (!rc && (nitems > 0) == (lk_arg(&a, "top-items") != NULL))
+        rc = lk_usage_error("backtest: give --item ID... or --top-items N");
+    if (!rc && nitems > 256) rc = lk_usage_error("backtest: at most 256 --item values");
+    if (!rc && lk_arg(&a, "top-items") && lk_parse_i64(lk_arg(&a, "top-items"), 1, 256, &top))
+        rc = lk_usage_error("backtest: --top-items is an integer in [1, 256]");
+    if (!rc && when && lk_arg(&a, "fraction")) rc = lk_usage_error("backtest: --time-split or --fraction, not both");
+    if (!rc && when && !lk_arg(&a, "time-col")) rc = lk_usage_error("backtest: --time-split needs --time-col");
+    if (!rc && lk_arg(&a, "fraction") &&
+        (lk_parse_double(lk_arg(&a, "fraction"), &frac) || !(frac > 0 && frac < 1)))
+        rc = lk_usage_error("backtest: --fraction is a number in (0, 1)");
+    if (!rc && parse_list(lk_arg(&a, "audience") ? lk_arg(&a, "audience") : "1000,5000,10000,50000",
+                          sizes, MAX_SIZES, &ns))
+        rc = lk_usage_error("backtest: --audience is a comma-separated list of positive sizes");
+    if (!rc) {
+        char buf[256], *save = NULL;
+        snprintf(buf, sizeof buf, "%s", lk_arg(&a, "route") ? lk_arg(&a, "route") : "i2u2u,i2i2u,i2u");
+        for (char *t = strtok_r(buf, ",", &save); t && !rc; t = strtok_r(NULL, ",", &save)) {
+            int r = lk_route_parse(t);
+            if (r < 0 || nr == NROUTES) rc = lk_usage_error("backtest: --route: '%s' is not i2u2u, i2i2u or i2u", t);
+            else routes[nr++] = r;
+        }
+    }
+    if (!rc) {
+        rc = lk_expand_parse(&a, &o, NULL);
+    }
+    if (!rc && lk_arg(&a, "nlist") && lk_parse_i64(lk_arg(&a, "nlist"), 1, INT32_MAX, &nlist))
+        rc = lk_usage_error("backtest: --nlist is a positive integer");
+    if (rc) {
+        lk_args_free(&a);
+        return rc;
+    }
+    qsort(sizes, (size_t)ns, sizeof sizes[0], cmp_i64);
+    als_ratings *all = NULL, *train = NULL;
+    als_model *m = NULL;
+    lk_data d;
+    vecidx *idx = NULL;
+    lk_index_meta meta;
+    int64_t *tu = NULL, *ti = NULL, ntest = 0, items[256], *is_new = NULL, *pop = NULL;
+    int64_t *rows = NULL, *buyers = NULL, nb = 0;
+    float *sc = NULL;
+    tally *T = calloc(1, sizeof *T);
+    memset(&d, 0, sizeof d);
+    double t0 = lk_now();
+    int timed = lk_arg(&a, "time-col") != NULL;
+    if (!T) { rc = lk_fail("out of memory"); goto out; }
+    if ((rc = lk_read_ratings(&a, in, timed, &all)) ||
+        (rc = split(all, timed, when, frac, &train, &tu, &ti, &ntest)))
+        goto out;
+    if ((rc = als_model_create(&m))) { rc = lk_lib_fail("model", rc); goto out; }
+    if ((rc = lk_model_configure(m, &a)) || (rc = lk_model_fit(m, train, lk_arg_flag(&a, "quiet"))) ||
+        (rc = lk_data_from_ratings(&d, m, train)))
+        goto out;
+    d.names = all; /* the split's training part has no dictionaries; the full set does */
+    if ((rc = lk_index_build(&idx, &d, lk_arg(&a, "kind") ? lk_arg(&a, "kind") : "flat", nlist,
+                             lk_arg(&a, "metric") ? lk_arg(&a, "metric") : "cosine", &meta, 1)))
+        goto out;
+    if (top) { /* the items with the most distinct buyers in the earlier part */
+        int64_t *ord = malloc((size_t)d.ni * sizeof *ord);
+        if (!ord) { rc = lk_fail("out of memory"); goto out; }
+        for (int64_t j = 0; j < d.ni; j++) ord[j] = j;
+        for (int64_t t = 0; t < top && t < d.ni; t++) { /* partial selection sort */
+            int64_t b = t;
+            for (int64_t j = t + 1; j < d.ni; j++) {
+                int64_t cj = d.item_ptr[ord[j] + 1] - d.item_ptr[ord[j]], cb = d.item_ptr[ord[b] + 1] - d.item_ptr[ord[b]];
+                if (cj > cb || (cj == cb && d.item_ids[ord[j]] < d.item_ids[ord[b]])) b = j;
+            }
+            int64_t x = ord[t]; ord[t] = ord[b]; ord[b] = x;
+            items[nitems++] = ord[t];
+        }
+        free(ord);
+    } else {
+        for (int i = 0; i < nitems; i++)
+            if ((items[i] = lk_item_row(&d, items_s[i])) < 0) { rc = LK_EXIT_FAIL; goto out; }
+    }
+    int64_t nmax = sizes[ns - 1];
+    is_new = malloc((size_t)d.nu * sizeof *is_new);
+    pop = malloc((size_t)d.nu * sizeof *pop);
+    rows = malloc((size_t)(nmax > d.nu ? nmax : d.nu) * sizeof *rows);
+    sc = malloc((size_t)nmax * sizeof *sc);
+    if (!is_new || !pop || !rows || !sc) { rc = lk_fail("out of memory"); goto out; }
+    for (int64_t u = 0; u < d.nu; u++) { is_new[u] = -1; pop[u] = u; }
+    g_pop_d = &d;
+    qsort(pop, (size_t)d.nu, sizeof *pop, cmp_pop);
+    double t_routes[NROUTES] = {0};
+    for (int t = 0; t < nitems; t++) {
+        int64_t it = items[t], it_id = d.item_ids[it], nnew = 0;
+        char lb[32];
+        free(buyers);
+        buyers = NULL;
+        if ((rc = lk_buyers(&d, &it, 1, &buyers, &nb))) goto out;
+        for (int64_t i = 0; i < nb; i++) is_new[buyers[i]] = -2 - t; /* earlier buyer */
+        for (int64_t i = 0; i < ntest; i++) {
+            if (ti[i] != it_id) continue;
+            int64_t u = als_model_user_row(m, tu[i]);
+            if (u >= 0 && is_new[u] != -2 - t && is_new[u] != t) { is_new[u] = t; nnew++; }
+        }
+        double base = d.nu > nb ? (double)nnew / (double)(d.nu - nb) : 0;
+        T->new_buyers += (double)nnew;
+        if (!lk_arg_flag(&a, "quiet"))
+            fprintf(stderr, "backtest: item %s: %lld earlier buyers, %lld new buyers\n",
+                    lk_item_label(&d, it, lb, sizeof lb), (long long)nb, (long long)nnew);
+        for (int r = 0; r < nr; r++) {
+            if (nb == 0 && routes[r] == LK_ROUTE_I2U2U) continue; /* nothing to seed from */
+            /* i2u is one ranking whose prefixes are the smaller audiences; the other two
+             * adapt k to the audience size (auto k), so each size is its own run */
+            int per_size = routes[r] != LK_ROUTE_I2U && o.k == 0;
+            for (int s = per_size ? 0 : ns - 1; s < ns; s++) {
+                int64_t found = 0;
+                double tr = lk_now();
+                if ((rc = lk_route_run(routes[r], &d, idx, &meta, &it, 1, NULL, 0, &o, sizes[s],
+                                       rows, sc, &found)))
+                    goto out;
+                t_routes[routes[r]] += lk_now() - tr;
+                count_hits(rows, found, is_new, t, sizes, per_size ? s : 0, s + 1, base, routes[r], T);
+            }
+        }
+        int64_t np = 0; /* popularity: the most active users who had not bought it */
+        for (int64_t i = 0; i < d.nu && np < nmax; i++)
+            if (is_new[pop[i]] != -2 - t) rows[np++] = pop[i];
+        count_hits(rows, np, is_new, t, sizes, 0, ns, base, NROUTES, T);
+    }
+    printf("backtest: %d target items, train + %d routes in %.1f s (", nitems, nr, lk_now() - t0);
+    for (int r = 0; r < nr; r++) printf("%s%s %.2f s", r ? ", " : "", lk_route_name(routes[r]), t_routes[routes[r]]);
+    printf(")\n");
+    char png[4200]; /* default plot: the CSV's name with .png */
+    size_t cl = strlen(csv);
+    snprintf(png, sizeof png, "%.*s.png", (int)(cl > 4 && !strcmp(csv + cl - 4, ".csv") ? cl - 4 : cl), csv);
+    rc = report(T, routes, nr, sizes, ns, csv, lk_arg(&a, "plot") ? lk_arg(&a, "plot") : png);
+out:
+    free(T); free(tu); free(ti); free(is_new); free(pop); free(rows); free(sc); free(buyers);
+    vecidx_destroy(idx);
+    lk_data_free(&d);
+    als_model_destroy(m);
+    als_ratings_destroy(train);
+    als_ratings_destroy(all);
+    lk_args_free(&a);
+    return rc;
+}

@@ -1,0 +1,245 @@
+/* lookalike: a fitted model with what the routes need beside it: each item's distinct
+ * buyers (as factor rows), each user's activity, and the string-id dictionaries.
+ *
+ * The model file holds factors and ids only, so `train` writes two files beside it:
+ *   MODEL.inter  the interactions as CSR by item (binary, validated on load)
+ *   MODEL.ids    the string-id dictionaries (als_ratings_write_ids; empty for integer ids) */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "lookalike.h"
+
+static const char INTER_MAGIC[8] = {'L', 'K', 'I', 'N', 'T', 'E', 'R', '1'};
+
+static int data_init_model(lk_data *d, als_model *m) {
+    const als_matrix *uf = als_model_user_factors(m), *itf = als_model_item_factors(m);
+    if (!uf || !itf) return lk_fail("the model is not trained");
+    d->model = m;
+    d->nu = als_matrix_rows(uf);
+    d->ni = als_matrix_rows(itf);
+    d->rank = als_matrix_cols(uf);
+    d->user_ids = als_model_user_ids(m);
+    d->item_ids = als_model_item_ids(m);
+    if (d->nu > INT32_MAX) return lk_fail("more than 2^31 users are not supported");
+    return 0;
+}
+
+/* Keep each user once per item (duplicate rows add up in training, not in buyers). */
+static int dedup_items(lk_data *d) {
+    int64_t *mark = malloc((size_t)(d->nu ? d->nu : 1) * sizeof *mark);
+    if (!mark) return lk_fail("out of memory");
+    for (int64_t u = 0; u < d->nu; u++) mark[u] = -1;
+    int64_t w = 0;
+    for (int64_t j = 0; j < d->ni; j++) {
+        int64_t b = d->item_ptr[j], e = d->item_ptr[j + 1];
+        d->item_ptr[j] = w;
+        for (int64_t p = b; p < e; p++) {
+            int32_t u = d->item_users[p];
+            if (mark[u] != j) {
+                mark[u] = j;
+                d->item_users[w++] = u;
+            }
+        }
+    }
+    d->item_ptr[d->ni] = w;
+    free(mark);
+    return 0;
+}
+
+int lk_data_from_ratings(lk_data *d, als_model *m, const als_ratings *r) {
+    memset(d, 0, sizeof *d);
+    if (data_init_model(d, m)) return LK_EXIT_FAIL;
+    int64_t n = als_ratings_rows(r);
+    int32_t *ur = malloc((size_t)(n ? n : 1) * sizeof *ur);
+    int32_t *ir = malloc((size_t)(n ? n : 1) * sizeof *ir);
+    d->item_ptr = calloc((size_t)d->ni + 1, sizeof *d->item_ptr);
+    d->item_users = malloc((size_t)(n ? n : 1) * sizeof *d->item_users);
+    d->user_count = calloc((size_t)(d->nu ? d->nu : 1), sizeof *d->user_count);
+    if (!ur || !ir || !d->item_ptr || !d->item_users || !d->user_count) {
+        free(ur);
+        free(ir);
+        return lk_fail("out of memory");
+    }
+    int64_t kept = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t u, it;
+        als_ratings_get(r, i, &u, &it, NULL, NULL);
+        int64_t a = als_model_user_row(m, u), b = als_model_item_row(m, it);
+        if (a < 0 || b < 0) continue; /* not in the model (e.g. a later period) */
+        ur[kept] = (int32_t)a;
+        ir[kept++] = (int32_t)b;
+        d->item_ptr[b + 1]++;
+        d->user_count[a]++;
+    }
+    for (int64_t j = 0; j < d->ni; j++) d->item_ptr[j + 1] += d->item_ptr[j];
+    int64_t *pos = malloc((size_t)d->ni * sizeof *pos + 1);
+    if (!pos) {
+        free(ur);
+        free(ir);
+        return lk_fail("out of memory");
+    }
+    memcpy(pos, d->item_ptr, (size_t)d->ni * sizeof *pos);
+    for (int64_t i = 0; i < kept; i++) d->item_users[pos[ir[i]]++] = ur[i];
+    free(pos);
+    free(ur);
+    free(ir);
+    d->names = r;
+    return dedup_items(d);
+}
+
+void lk_data_free(lk_data *d) {
+    free(d->item_ptr);
+    free(d->item_users);
+    free(d->user_count);
+    if (d->own) {
+        als_model_destroy(d->model);
+    }
+    als_ratings_destroy(d->names_owned);
+    memset(d, 0, sizeof *d);
+}
+
+static int write_all(FILE *f, const void *p, size_t sz, size_t n) {
+    return n == 0 || fwrite(p, sz, n, f) == n ? 0 : -1;
+}
+
+int lk_data_save_sidecars(const lk_data *d, const als_ratings *r, const char *model_path) {
+    char path[4200];
+    lk_out o;
+    snprintf(path, sizeof path, "%s.inter", model_path);
+    if (lk_out_open(&o, path)) return LK_EXIT_FAIL;
+    int64_t hdr[3] = {d->nu, d->ni, d->item_ptr[d->ni]};
+    if (write_all(o.f, INTER_MAGIC, 1, 8) || write_all(o.f, hdr, sizeof hdr[0], 3) ||
+        write_all(o.f, d->item_ptr, sizeof *d->item_ptr, (size_t)d->ni + 1) ||
+        write_all(o.f, d->item_users, sizeof *d->item_users, (size_t)hdr[2]) ||
+        write_all(o.f, d->user_count, sizeof *d->user_count, (size_t)d->nu)) {
+        lk_out_abort(&o);
+        return lk_fail("%s: write failed", path);
+    }
+    if (lk_out_commit(&o)) return LK_EXIT_FAIL;
+    snprintf(path, sizeof path, "%s.ids", model_path);
+    int rc = als_ratings_write_ids(r, path);
+    if (rc) return lk_lib_fail(path, rc);
+    return 0;
+}
+
+static int read_inter(lk_data *d, const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return lk_fail("%s: cannot open (%s); it is written by 'lookalike train' beside the model",
+                       path, strerror(errno));
+    struct stat st;
+    char magic[8];
+    int64_t hdr[3];
+    int bad = fstat(fileno(f), &st) != 0 || fread(magic, 1, 8, f) != 8 ||
+              memcmp(magic, INTER_MAGIC, 8) != 0 || fread(hdr, sizeof hdr[0], 3, f) != 3 ||
+              hdr[0] != d->nu || hdr[1] != d->ni || hdr[2] < 0;
+    /* Check the sizes against the file before allocating anything they name. */
+    if (!bad) {
+        double want = 32.0 + 8.0 * ((double)hdr[1] + 1) + 4.0 * (double)hdr[2] + 8.0 * (double)hdr[0];
+        bad = want != (double)st.st_size;
+    }
+    if (bad) {
+        fclose(f);
+        return lk_fail("%s: not the interactions file of this model (corrupt, or from another "
+                       "training run)", path);
+    }
+    d->item_ptr = malloc(((size_t)d->ni + 1) * sizeof *d->item_ptr);
+    d->item_users = malloc((size_t)(hdr[2] ? hdr[2] : 1) * sizeof *d->item_users);
+    d->user_count = malloc((size_t)(d->nu ? d->nu : 1) * sizeof *d->user_count);
+    if (!d->item_ptr || !d->item_users || !d->user_count) {
+        fclose(f);
+        return lk_fail("out of memory");
+    }
+    bad = fread(d->item_ptr, sizeof *d->item_ptr, (size_t)d->ni + 1, f) != (size_t)d->ni + 1 ||
+          fread(d->item_users, sizeof *d->item_users, (size_t)hdr[2], f) != (size_t)hdr[2] ||
+          fread(d->user_count, sizeof *d->user_count, (size_t)d->nu, f) != (size_t)d->nu;
+    fclose(f);
+    bad = bad || d->item_ptr[0] != 0 || d->item_ptr[d->ni] != hdr[2];
+    for (int64_t j = 0; !bad && j < d->ni; j++) bad = d->item_ptr[j + 1] < d->item_ptr[j];
+    for (int64_t p = 0; !bad && p < hdr[2]; p++)
+        bad = d->item_users[p] < 0 || d->item_users[p] >= d->nu;
+    if (bad) return lk_fail("%s: corrupt interactions file", path);
+    return 0;
+}
+
+int lk_data_load(lk_data *d, const char *model_path) {
+    memset(d, 0, sizeof *d);
+    als_model *m;
+    int rc = als_model_load(&m, model_path);
+    if (rc) return lk_lib_fail("loading the model", rc);
+    d->own = 1;
+    if (data_init_model(d, m)) {
+        als_model_destroy(m);
+        d->own = 0;
+        return LK_EXIT_FAIL;
+    }
+    char path[4200];
+    snprintf(path, sizeof path, "%s.inter", model_path);
+    if (read_inter(d, path)) return LK_EXIT_FAIL;
+    if ((rc = als_ratings_create(&d->names_owned))) return lk_lib_fail("dictionaries", rc);
+    d->names = d->names_owned;
+    snprintf(path, sizeof path, "%s.ids", model_path);
+    rc = als_ratings_read_ids(d->names_owned, path);
+    if (rc == ALS_ENOTFOUND) return 0; /* integer ids, or a model trained elsewhere */
+    if (rc) return lk_lib_fail(path, rc);
+    return 0;
+}
+
+int64_t lk_item_row(const lk_data *d, const char *s) {
+    int64_t id;
+    int named = d->names && d->ni > 0 && als_ratings_item_name(d->names, d->item_ids[0]);
+    if (named) {
+        id = als_ratings_item_id(d->names, s);
+        if (id < 0) {
+            lk_fail("unknown item '%s' (not in the ratings' item names)", s);
+            return -1;
+        }
+    } else if (lk_parse_i64(s, INT64_MIN, INT64_MAX, &id)) {
+        lk_fail("unknown item '%s' (the ratings had integer item ids)", s);
+        return -1;
+    }
+    int64_t row = als_model_item_row(d->model, id);
+    if (row < 0) lk_fail("unknown item '%s' (no interactions in the training data)", s);
+    return row;
+}
+
+int64_t lk_user_row(const lk_data *d, const char *s) {
+    int64_t id;
+    int named = d->names && d->nu > 0 && als_ratings_user_name(d->names, d->user_ids[0]);
+    if (named) {
+        if ((id = als_ratings_user_id(d->names, s)) < 0) return -1;
+    } else if (lk_parse_i64(s, INT64_MIN, INT64_MAX, &id)) {
+        return -1;
+    }
+    return als_model_user_row(d->model, id);
+}
+
+void lk_print_user(FILE *f, const lk_data *d, int64_t row) {
+    int64_t id = d->user_ids[row];
+    const char *name = d->names ? als_ratings_user_name(d->names, id) : NULL;
+    if (!name) {
+        fprintf(f, "%lld", (long long)id);
+        return;
+    }
+    /* CSV quoting when the name needs it */
+    if (!strpbrk(name, ",\"\n\r")) {
+        fputs(name, f);
+        return;
+    }
+    fputc('"', f);
+    for (const char *p = name; *p; p++) {
+        if (*p == '"') fputc('"', f);
+        fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+const char *lk_item_label(const lk_data *d, int64_t row, char *buf, size_t cap) {
+    int64_t id = d->item_ids[row];
+    const char *name = d->names ? als_ratings_item_name(d->names, id) : NULL;
+    if (name) return name;
+    snprintf(buf, cap, "%lld", (long long)id);
+    return buf;
+}

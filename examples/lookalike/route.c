@@ -1,0 +1,320 @@
+/* lookalike: the three expansion routes from target items to an audience of users.
+ *   i2u2u  buyers of the target -> their user vectors (seeds) -> each seed's k most similar
+ *          users in the index (seeds excluded) -> merged by vecidx_expand (sum by default)
+ *   i2i2u  target -> its most similar items (cosine over item factors) -> the users of
+ *          those items, scored by the sum of the similarities of the items they used
+ *          (once per user-item), the target's buyers excluded
+ *   i2u    the model's own score x_u . y_i for the target, best first, buyers excluded */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lookalike.h"
+
+int lk_route_parse(const char *s) {
+    if (!strcmp(s, "i2u2u")) return LK_ROUTE_I2U2U;
+    if (!strcmp(s, "i2i2u")) return LK_ROUTE_I2I2U;
+    if (!strcmp(s, "i2u")) return LK_ROUTE_I2U;
+    return -1;
+}
+
+const char *lk_route_name(int route) {
+    return route == LK_ROUTE_I2U2U ? "i2u2u" : route == LK_ROUTE_I2I2U ? "i2i2u" : "i2u";
+}
+
+int lk_buyers(const lk_data *d, const int64_t *items, int64_t n_items, int64_t **out,
+              int64_t *n) {
+    unsigned char *seen = calloc((size_t)d->nu + 1, 1);
+    int64_t total = 0;
+    for (int64_t t = 0; t < n_items; t++) total += d->item_ptr[items[t] + 1] - d->item_ptr[items[t]];
+    int64_t *b = malloc((size_t)(total ? total : 1) * sizeof *b);
+    if (!seen || !b) {
+        free(seen);
+        free(b);
+        return lk_fail("out of memory");
+    }
+    int64_t m = 0;
+    for (int64_t t = 0; t < n_items; t++)
+        for (int64_t p = d->item_ptr[items[t]]; p < d->item_ptr[items[t] + 1]; p++) {
+            int32_t u = d->item_users[p];
+            if (!seen[u]) {
+                seen[u] = 1;
+                b[m++] = u;
+            }
+        }
+    free(seen);
+    *out = b;
+    *n = m;
+    return 0;
+}
+
+/* Copy the given factor rows into a new dense matrix, normalized when cosine. Rows with a
+ * zero vector are dropped (*kept says how many remain). */
+static int gather(const als_matrix *f, const int64_t *rows, int64_t n, int cosine,
+                  als_matrix **out, int64_t *kept) {
+    int64_t r = als_matrix_cols(f), st = als_matrix_stride(f), m = 0;
+    const float *src = als_matrix_data_const(f);
+    int rc = als_matrix_create(out, n, r);
+    if (rc) return lk_lib_fail("seed vectors", rc);
+    float *dst = als_matrix_data(*out);
+    for (int64_t i = 0; i < n; i++) {
+        const float *v = src + rows[i] * st;
+        double nn = 0;
+        for (int64_t c = 0; c < r; c++) nn += (double)v[c] * v[c];
+        if (nn == 0) continue;
+        memcpy(dst + m * r, v, (size_t)r * sizeof(float));
+        m++;
+    }
+    als_matrix *view;
+    if ((rc = als_matrix_view_rows(&view, *out, 0, m))) {
+        als_matrix_destroy(*out);
+        return lk_lib_fail("seed vectors", rc);
+    }
+    if (cosine) als_matrix_normalize_rows(view);
+    /* keep the owning matrix alive behind the view: the caller destroys both */
+    *kept = m;
+    als_matrix_destroy(view);
+    return 0;
+}
+
+/* vecidx_expand's external ids back to factor rows. */
+static void ids_to_rows(const lk_data *d, int64_t *ids, int64_t n) {
+    for (int64_t i = 0; i < n; i++) ids[i] = als_model_user_row(d->model, ids[i]);
+}
+
+static int make_filter(const lk_data *d, const int64_t *rows, int64_t n, vecidx_filter **f) {
+    int64_t *ids = malloc((size_t)(n ? n : 1) * sizeof *ids);
+    if (!ids) return lk_fail("out of memory");
+    for (int64_t i = 0; i < n; i++) ids[i] = d->user_ids[rows[i]];
+    int rc = vecidx_filter_create(f, ids, n, VECIDX_FILTER_EXCLUDE);
+    free(ids);
+    return rc ? lk_lib_fail("filter", rc) : 0;
+}
+
+static int expand_vectors(const lk_data *d, const vecidx *idx, const als_matrix *q, int64_t k,
+                          int agg, const int64_t *excl, int64_t n_excl, int64_t n,
+                          int64_t *rows_out, float *scores_out, int64_t *found) {
+    vecidx_filter *f = NULL;
+    if (make_filter(d, excl, n_excl, &f)) return LK_EXIT_FAIL;
+    int64_t size = vecidx_size(idx);
+    if (k > size) k = size;
+    if (k < 1) k = 1;
+    int rc = vecidx_expand(idx, q, k, agg, f, n, rows_out, scores_out, found);
+    vecidx_filter_destroy(f);
+    if (rc) return lk_lib_fail("expanding the audience", rc);
+    ids_to_rows(d, rows_out, *found);
+    return 0;
+}
+
+static int route_i2u2u(const lk_data *d, vecidx *idx, const lk_index_meta *meta,
+                       const int64_t *seeds, int64_t ns, const lk_route_opts *o, int64_t n,
+                       int64_t *rows_out, float *scores_out, int64_t *found) {
+    als_matrix *q = NULL, *view = NULL;
+    int64_t kept, nsample = ns < LK_MAX_SEEDS ? ns : LK_MAX_SEEDS;
+    int64_t *sample = malloc((size_t)(nsample ? nsample : 1) * sizeof *sample);
+    if (!sample) return lk_fail("out of memory");
+    /* a popular item has a large share of all users as buyers: an evenly spaced sample of
+     * them describes it as well and keeps the search cost bounded */
+    for (int64_t i = 0; i < nsample; i++) sample[i] = seeds[(int64_t)((double)i * (double)ns / (double)nsample)];
+    int grc = gather(als_model_user_factors(d->model), sample, nsample, meta->cosine, &q, &kept);
+    free(sample);
+    if (grc)
+        return LK_EXIT_FAIL;
+    if (kept == 0) {
+        als_matrix_destroy(q);
+        return lk_fail("i2u2u: none of the %lld seed users has a (non-zero) vector in the model",
+                       (long long)ns);
+    }
+    /* auto k: neighbours enough to fill the audience four times over (they overlap) */
+    int64_t k = o->k > 0 ? o->k : (4 * n + kept - 1) / kept;
+    if (o->k <= 0 && k < 32) k = 32; /* more neighbours smooth the sum (docs/lookalike.md) */
+    int agg = o->agg >= 0 ? o->agg : meta->metric == VECIDX_METRIC_L2 ? VECIDX_AGG_MAX : VECIDX_AGG_SUM;
+    int rc = als_matrix_view_rows(&view, q, 0, kept);
+    if (rc) {
+        als_matrix_destroy(q);
+        return lk_lib_fail("seed vectors", rc);
+    }
+    rc = expand_vectors(d, idx, view, k, agg, seeds, ns, n, rows_out, scores_out, found);
+    als_matrix_destroy(view);
+    als_matrix_destroy(q);
+    return rc;
+}
+
+static int route_i2u(const lk_data *d, vecidx *idx, const lk_index_meta *meta,
+                     const int64_t *items, int64_t n_items, const int64_t *buyers, int64_t nb,
+                     int64_t n, int64_t *rows_out, float *scores_out, int64_t *found) {
+    als_matrix *q = NULL, *view = NULL, *uf = NULL;
+    vecidx *exact = NULL;
+    int64_t kept;
+    if (gather(als_model_item_factors(d->model), items, n_items, 0, &q, &kept))
+        return LK_EXIT_FAIL;
+    if (kept == 0) {
+        als_matrix_destroy(q);
+        return lk_fail("i2u: the target item has a zero vector (no usable interactions)");
+    }
+    int rc = als_matrix_view_rows(&view, q, 0, kept);
+    /* The model's score is x_u . y_i. A cosine or L2 index ranks by something else, so then
+     * the raw user factors are scanned exactly (one query: cheap next to anything else). */
+    const vecidx *use = idx;
+    if (!rc && (meta->cosine || meta->metric != VECIDX_METRIC_IP || !idx)) {
+        const als_matrix *f = als_model_user_factors(d->model);
+        rc = als_matrix_wrap(&uf, (float *)als_matrix_data_const(f), d->nu, d->rank,
+                             als_matrix_stride(f));
+        if (!rc) rc = vecidx_flat_create(&exact, d->rank, VECIDX_METRIC_IP);
+        if (!rc) rc = vecidx_add(exact, uf, d->user_ids);
+        use = exact;
+    } else if (!rc && vecidx_kind(idx) == VECIDX_KIND_IVF) {
+        /* probe enough lists to hold the audience twice over */
+        int64_t np = 0, nl = vecidx_nlist(idx);
+        vecidx_get_int(idx, VECIDX_PARAM_NPROBE, &np);
+        int64_t need = (int64_t)ceil(2.0 * (double)(n + nb) * (double)nl / (double)d->nu);
+        if (need > np) rc = vecidx_set_int(idx, VECIDX_PARAM_NPROBE, need > nl ? nl : need);
+    }
+    if (rc) {
+        rc = lk_lib_fail("i2u", rc);
+    } else {
+        rc = expand_vectors(d, use, view, n + nb, VECIDX_AGG_MAX, buyers, nb, n, rows_out,
+                            scores_out, found);
+    }
+    vecidx_destroy(exact);
+    als_matrix_destroy(uf);
+    als_matrix_destroy(view);
+    als_matrix_destroy(q);
+    return rc;
+}
+
+typedef struct {
+    double s;
+    int64_t id, row;
+} cand;
+
+static int cand_cmp(const void *a, const void *b) {
+    const cand *x = a, *y = b;
+    if (x->s != y->s) return x->s > y->s ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+static int route_i2i2u(const lk_data *d, const int64_t *items, int64_t n_items,
+                       const int64_t *buyers, int64_t nb, const lk_route_opts *o, int64_t n,
+                       int64_t *rows_out, float *scores_out, int64_t *found) {
+    const als_matrix *itf = als_model_item_factors(d->model);
+    als_matrix *all = NULL, *q = NULL, *view = NULL;
+    vecidx *ii = NULL;
+    vecidx_filter *f = NULL;
+    float *sc = NULL;
+    int64_t *id = NULL, kept;
+    double *best = NULL, *score = NULL;
+    unsigned char *excl = NULL;
+    int64_t *order = NULL;
+    cand *c = NULL;
+    int rc = 0;
+    /* similar items: cosine over the item factors, the targets themselves excluded */
+    int64_t ni = d->ni;
+    if ((rc = als_matrix_create(&all, ni, d->rank))) goto lib;
+    for (int64_t j = 0; j < ni; j++)
+        memcpy(als_matrix_data(all) + j * d->rank,
+               als_matrix_data_const(itf) + j * als_matrix_stride(itf),
+               (size_t)d->rank * sizeof(float));
+    if ((rc = als_matrix_normalize_rows(all)) || (rc = vecidx_flat_create(&ii, d->rank, VECIDX_METRIC_IP)) ||
+        (rc = vecidx_add(ii, all, NULL)) || (rc = vecidx_filter_create(&f, items, n_items, VECIDX_FILTER_EXCLUDE)))
+        goto lib;
+    if (gather(itf, items, n_items, 1, &q, &kept)) { rc = LK_EXIT_FAIL; goto out; }
+    if (kept == 0) {
+        rc = lk_fail("i2i2u: the target item has a zero vector (no usable interactions)");
+        goto out;
+    }
+    if ((rc = als_matrix_view_rows(&view, q, 0, kept))) goto lib;
+    sc = malloc((size_t)(kept * ni) * sizeof *sc);
+    id = malloc((size_t)(kept * ni) * sizeof *id);
+    best = malloc((size_t)ni * sizeof *best);
+    order = malloc((size_t)ni * sizeof *order);
+    score = calloc((size_t)d->nu, sizeof *score);
+    excl = calloc((size_t)d->nu + 1, 1);
+    if (!sc || !id || !best || !order || !score || !excl) { rc = lk_fail("out of memory"); goto out; }
+    if ((rc = vecidx_search_filtered(ii, view, ni, f, sc, id))) goto lib;
+    /* an item's similarity to several targets: the best one */
+    for (int64_t j = 0; j < ni; j++) best[j] = -INFINITY;
+    for (int64_t t = 0; t < kept * ni; t++)
+        if (id[t] >= 0 && sc[t] > best[id[t]]) best[id[t]] = sc[t];
+    int64_t no = 0;
+    for (int64_t t = 0; t < ni; t++) /* the first query's order, then the others' */
+        if (id[t] >= 0) order[no++] = id[t];
+    if (kept > 1) { /* re-sort by best similarity (few items: insertion sort is fine) */
+        for (int64_t a = 1; a < no; a++) {
+            int64_t x = order[a], b = a;
+            while (b > 0 && best[order[b - 1]] < best[x]) { order[b] = order[b - 1]; b--; }
+            order[b] = x;
+        }
+    }
+    for (int64_t i = 0; i < nb; i++) excl[buyers[i]] = 1;
+    int64_t ncand = 0, used = 0;
+    for (int64_t t = 0; t < no; t++) {
+        int64_t j = order[t];
+        if (o->k > 0 ? used >= o->k : (used >= 10 && ncand >= n)) break;
+        if (!(best[j] > 0)) break; /* dissimilar items only add noise */
+        used++;
+        for (int64_t p = d->item_ptr[j]; p < d->item_ptr[j + 1]; p++) {
+            int32_t u = d->item_users[p];
+            if (excl[u]) continue;
+            if (score[u] == 0) ncand++;
+            score[u] += best[j];
+        }
+    }
+    c = malloc((size_t)(ncand ? ncand : 1) * sizeof *c);
+    if (!c) { rc = lk_fail("out of memory"); goto out; }
+    int64_t m = 0;
+    for (int64_t u = 0; u < d->nu; u++)
+        if (score[u] > 0) c[m++] = (cand){score[u], d->user_ids[u], u};
+    qsort(c, (size_t)m, sizeof *c, cand_cmp);
+    *found = m < n ? m : n;
+    for (int64_t i = 0; i < *found; i++) {
+        rows_out[i] = c[i].row;
+        if (scores_out) scores_out[i] = (float)c[i].s;
+    }
+    goto out;
+lib:
+    rc = lk_lib_fail("i2i2u", rc);
+out:
+    free(c);
+    free(excl);
+    free(score);
+    free(order);
+    free(best);
+    free(id);
+    free(sc);
+    vecidx_filter_destroy(f);
+    vecidx_destroy(ii);
+    als_matrix_destroy(view);
+    als_matrix_destroy(q);
+    als_matrix_destroy(all);
+    return rc;
+}
+
+int lk_route_run(int route, const lk_data *d, vecidx *idx, const lk_index_meta *meta,
+                 const int64_t *items, int64_t n_items, const int64_t *seed_users,
+                 int64_t n_seeds, const lk_route_opts *o, int64_t n, int64_t *rows_out,
+                 float *scores_out, int64_t *found) {
+    int64_t *buyers = NULL, nb = 0;
+    int rc;
+    *found = 0;
+    /* IVF: 8 lists per query unless told (the library's default of 1 starves i2u2u) */
+    if (idx && vecidx_kind(idx) == VECIDX_KIND_IVF &&
+        (rc = vecidx_set_int(idx, VECIDX_PARAM_NPROBE, o->nprobe > 0 ? o->nprobe : 8)))
+        return lk_lib_fail("--nprobe", rc);
+    if (seed_users) {
+        if (route != LK_ROUTE_I2U2U) return lk_usage_error("--seeds works with --route i2u2u only");
+        return route_i2u2u(d, idx, meta, seed_users, n_seeds, o, n, rows_out, scores_out, found);
+    }
+    if (lk_buyers(d, items, n_items, &buyers, &nb)) return LK_EXIT_FAIL;
+    if (route == LK_ROUTE_I2U2U) {
+        if (nb == 0) rc = lk_fail("i2u2u: the target item has no buyers to use as seeds");
+        else rc = route_i2u2u(d, idx, meta, buyers, nb, o, n, rows_out, scores_out, found);
+        /* (route_i2u2u samples at most LK_MAX_SEEDS of them; all stay excluded) */
+    } else if (route == LK_ROUTE_I2U) {
+        rc = route_i2u(d, idx, meta, items, n_items, buyers, nb, n, rows_out, scores_out, found);
+    } else {
+        rc = route_i2i2u(d, items, n_items, buyers, nb, o, n, rows_out, scores_out, found);
+    }
+    free(buyers);
+    return rc;
+}

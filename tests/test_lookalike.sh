@@ -1,0 +1,156 @@
+#!/bin/sh
+# Tests of the lookalike program (run by `make check`): on a small generated log, every
+# command succeeds and its output keeps its promises; malformed inputs fail with one line
+# on stderr and leave no output file; on the real data sets when present (skipped with a
+# message otherwise), the backtest runs end to end.
+# Usage: sh tests/test_lookalike.sh [path/to/lookalike] [data folder]
+set -u
+L=${1:-build/examples/lookalike}
+DATA=${2:-../shared/data}
+W=${LOOKALIKE_WRAP:-}
+T=$(mktemp -d "${TMPDIR:-/tmp}/test_lookalike.XXXXXX")
+trap 'rm -rf "$T"' EXIT INT TERM
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "ok   $1"; }
+ko() { fail=$((fail + 1)); echo "FAIL $1"; [ -s "$T/err" ] && sed 's/^/     /' "$T/err" | tail -5; }
+# lk ARGS...: run the program; a sanitizer or valgrind report (make sanitize / valgrind) fails.
+lk() {
+  $W "$L" "$@" >"$T/out" 2>"$T/err"; _rc=$?
+  if grep -qE 'Sanitizer|runtime error|definitely lost|Invalid (read|write)' "$T/err"; then
+    ko "memory error report in: lookalike $1"; fi
+  return $_rc
+}
+# expect_fail NAME OUTFILE ARGS...: non-zero exit, a "lookalike:" line on stderr, no OUTFILE
+# nor any of its temporary files, and no crash (exit code 1 or 2, not a signal).
+expect_fail() {
+  name=$1; out=$2; shift 2
+  lk "$@"; rc=$?
+  if [ $rc -ne 1 ] && [ $rc -ne 2 ]; then ko "$name: exit $rc (want 1 or 2)"; return; fi
+  if ! grep -q '^lookalike: ' "$T/err"; then ko "$name: no message on stderr"; return; fi
+  if ls "$out"* >/dev/null 2>&1; then ko "$name: left $(ls "$out"*)"; return; fi
+  ok "$name ($(grep '^lookalike: ' "$T/err" | head -1))"
+}
+# check_audience NAME FILE N SEEDS_FILE: header, at most N rows, no seed, scores descending.
+check_audience() {
+  name=$1; f=$2; n=$3; seeds=$4
+  [ "$(head -1 "$f")" = "user_id,score,via" ] || { ko "$name: header"; return 1; }
+  rows=$(($(wc -l <"$f") - 1))
+  [ "$rows" -ge 1 ] && [ "$rows" -le "$n" ] || { ko "$name: $rows rows for an audience of $n"; return 1; }
+  if [ "$rows" -lt "$n" ] && ! grep -q 'all the candidates' "$T/out"; then
+    ko "$name: $rows rows < $n without saying the candidates ran out"; return 1; fi
+  bad=$(awk -F, 'NR==FNR { s[$1] = 1; next } FNR > 1 && ($1 in s) { n++ } END { print n + 0 }' "$seeds" "$f")
+  [ "$bad" = 0 ] || { ko "$name: $bad seeds in the audience"; return 1; }
+  uns=$(awk -F, 'FNR > 1 { if (FNR > 2 && $2 > prev + 0) n++; prev = $2 } END { print n + 0 }' "$f")
+  [ "$uns" = 0 ] || { ko "$name: not sorted by score ($uns inversions)"; return 1; }
+  ok "$name: $rows users, no seed, sorted by score"
+}
+
+[ -x "$L" ] || { echo "test_lookalike: $L is not built"; echo "lookalike: 0 passed, 1 failed"; exit 1; }
+
+# ---- a small log with planted communities ----
+if lk gen --out "$T/p.csv" --users 3000 --items 300 --purchases 60000 --communities 10 --seed 7; then
+  ok "gen"; else ko "gen"; fi
+cp "$T/p.csv" "$T/p2.csv"
+lk gen --out "$T/p2.csv" --users 3000 --items 300 --purchases 60000 --communities 10 --seed 7
+cmp -s "$T/p.csv" "$T/p2.csv" && ok "gen is deterministic for a seed" || ko "gen is deterministic for a seed"
+ITEM=$(sed -n 's/.*10th \([^,]*\),.*/\1/p' "$T/out")
+awk -F, -v it="$ITEM" 'NR > 1 && $2 == it { print $1 }' "$T/p.csv" | sort -u >"$T/seeds"
+
+lk train --ratings "$T/p.csv" --header --out "$T/m.als" --rank 8 --maxIter 8 &&
+  [ -s "$T/m.als" ] && [ -s "$T/m.als.inter" ] && [ -f "$T/m.als.ids" ] &&
+  ok "train writes the model, .inter and .ids" || ko "train"
+grep -q 'iteration 8/8' "$T/err" && ok "train reports progress on stderr" || ko "train progress"
+lk index --model "$T/m.als" --kind flat --out "$T/flat.vidx" && ok "index flat" || ko "index flat"
+lk index --model "$T/m.als" --kind ivf --nlist 20 --metric cosine --out "$T/ivf.vidx" &&
+  ok "index ivf" || ko "index ivf"
+
+N=500
+for idx in flat ivf; do
+  for r in i2u2u i2i2u i2u; do
+    if lk expand --model "$T/m.als" --index "$T/$idx.vidx" --item "$ITEM" --route $r \
+        --audience $N --out "$T/a.csv"; then
+      check_audience "expand $r ($idx)" "$T/a.csv" $N "$T/seeds"
+    else ko "expand $r ($idx)"; fi
+  done
+done
+# i2u over a flat index can rank every non-buyer: the audience is exactly N
+lk expand --model "$T/m.als" --index "$T/flat.vidx" --item "$ITEM" --route i2u --audience $N --out "$T/a.csv"
+[ $(($(wc -l <"$T/a.csv") - 1)) -eq $N ] && ok "i2u audience has the requested size" || ko "i2u size"
+# more than there are candidates: all the candidates
+NU=$(awk -F, 'NR > 1 { print $1 }' "$T/p.csv" | sort -u | wc -l)
+NB=$(wc -l <"$T/seeds")
+lk expand --model "$T/m.als" --index "$T/flat.vidx" --item "$ITEM" --route i2u --audience 1000000 --out "$T/a.csv"
+[ $(($(wc -l <"$T/a.csv") - 1)) -eq $((NU - NB)) ] && ok "i2u audience larger than the candidates: all of them" ||
+  ko "i2u all candidates ($(($(wc -l <"$T/a.csv") - 1)) != $NU - $NB)"
+# explicit seed users
+head -20 "$T/seeds" >"$T/seeds20"
+if lk expand --model "$T/m.als" --index "$T/flat.vidx" --seeds "$T/seeds20" --audience 200 --k 20 --out "$T/a.csv"; then
+  check_audience "expand --seeds" "$T/a.csv" 200 "$T/seeds20"; else ko "expand --seeds"; fi
+# run: the whole pipeline
+if lk run --ratings "$T/p.csv" --header --dir "$T/run" --item "$ITEM" --route i2u2u --audience 300 \
+    --rank 8 --maxIter 5 --kind ivf --quiet; then
+  check_audience "run" "$T/run/audience.csv" 300 "$T/seeds"; else ko "run"; fi
+
+# string ids: names in, names out
+lk gen --out "$T/s.csv" --users 2000 --items 200 --purchases 30000 --communities 8 --string-ids
+SITEM=$(sed -n 's/.*10th \([^,]*\),.*/\1/p' "$T/out")
+if lk run --ratings "$T/s.csv" --header --dir "$T/srun" --item "$SITEM" --route i2i2u --audience 100 \
+    --rank 8 --maxIter 5 --quiet && awk -F, 'NR > 1 && $1 !~ /^U[0-9]+$/ { bad = 1 } END { exit bad }' \
+    "$T/srun/audience.csv"; then ok "string ids: the audience names users by their names"
+else ko "string ids"; fi
+
+# ---- backtest on the planted communities: i2u2u must beat random by far ----
+if lk backtest --ratings "$T/p.csv" --header --time-col date --fraction 0.8 --item "$ITEM" \
+    --audience 100,300 --rank 8 --maxIter 8 --out "$T/bt.csv" --plot "$T/bt.png" --quiet; then
+  ok "backtest"
+  lift=$(awk -F, '$1 == "i2u2u" && $2 == 100 { print $7 }' "$T/bt.csv")
+  awk -v l="$lift" 'BEGIN { exit !(l > 2) }' && ok "backtest: i2u2u lift over random $lift > 2" ||
+    ko "backtest: i2u2u lift over random '$lift' <= 2"
+  for r in i2u2u i2i2u i2u popular random; do
+    grep -q "^$r," "$T/bt.csv" || ko "backtest: no $r rows"; done
+  if command -v gnuplot >/dev/null 2>&1; then
+    [ -s "$T/bt.png" ] && ok "backtest plot" || ko "backtest plot"
+  else
+    grep -q 'gnuplot is not installed' "$T/out" && ok "backtest: no gnuplot, plot skipped with a message" ||
+      ko "backtest: gnuplot message"
+  fi
+else ko "backtest"; fi
+
+# ---- malformed inputs: one line, non-zero exit, no partial output ----
+printf 'user,item\n1,2\n' >"$T/nocol.csv"
+expect_fail "missing column" "$T/bad.als" train --ratings "$T/nocol.csv" --header --value-col qty --out "$T/bad.als"
+printf 'user,item,qty\n1,2,1\n3,4,nan\n' >"$T/nan.csv"
+expect_fail "NaN value" "$T/bad.als" train --ratings "$T/nan.csv" --header --value-col qty --out "$T/bad.als"
+: >"$T/empty.csv"
+expect_fail "empty file" "$T/bad.als" train --ratings "$T/empty.csv" --out "$T/bad.als"
+expect_fail "missing file" "$T/bad.als" train --ratings "$T/nosuch.csv" --out "$T/bad.als"
+expect_fail "unknown item" "$T/bad.csv" expand --model "$T/m.als" --index "$T/flat.vidx" --item 999999 --out "$T/bad.csv"
+expect_fail "unknown item (backtest)" "$T/bad.csv" backtest --ratings "$T/p.csv" --header --time-col date --item 999999 --out "$T/bad.csv"
+printf 'nobody\nnoone\n' >"$T/noseeds"
+expect_fail "seeds with no vector" "$T/bad.csv" expand --model "$T/m.als" --index "$T/flat.vidx" --seeds "$T/noseeds" --out "$T/bad.csv"
+expect_fail "unknown option" "$T/bad.csv" expand --model "$T/m.als" --index "$T/flat.vidx" --item 1 --bogus 1 --out "$T/bad.csv"
+expect_fail "bad ALS parameter" "$T/bad.als" train --ratings "$T/p.csv" --header --rank 0 --out "$T/bad.als"
+expect_fail "corrupt model" "$T/bad.csv" expand --model "$T/p.csv" --index "$T/flat.vidx" --item 1 --out "$T/bad.csv"
+head -c 100 "$T/m.als.inter" >"$T/trunc.als.inter"; cp "$T/m.als" "$T/trunc.als"
+expect_fail "truncated interactions file" "$T/bad.csv" expand --model "$T/trunc.als" --index "$T/flat.vidx" --item "$ITEM" --out "$T/bad.csv"
+expect_fail "unwritable output" "$T/nodir/a.csv" expand --model "$T/m.als" --index "$T/flat.vidx" --item "$ITEM" --out "$T/nodir/a.csv"
+
+# ---- real data (skipped when absent) ----
+ML=$DATA/ml-100k/u.data
+if [ -f "$ML" ]; then
+  if lk backtest --ratings "$ML" --sep tab --time-col 3 --fraction 0.8 --top-items 20 \
+      --audience 50,100,200 --out "$T/ml.csv" --quiet; then ok "MovieLens 100K backtest"
+  else ko "MovieLens 100K backtest"; fi
+else echo "skip MovieLens 100K: $ML is absent"; fi
+GR=$DATA/groceries/Groceries_dataset.csv
+if [ -f "$GR" ]; then
+  if lk backtest --ratings "$GR" --header --user-col Member_number --item-col itemDescription \
+      --time-col Date --time-split 2015-07-01 --top-items 20 --audience 100,500,1000 \
+      --out "$T/gr.csv" --quiet && grep -q '^i2u2u,100,' "$T/gr.csv"; then
+    ok "groceries backtest (string item names, DD-MM-YYYY dates)"
+  else ko "groceries backtest"; fi
+else echo "skip groceries: $GR is absent"; fi
+
+echo "lookalike: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
