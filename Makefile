@@ -68,7 +68,7 @@ PROG_CFLAGS := $(BASE_CFLAGS)
 PROG_LDFLAGS = -L$(LIBOUT) -Wl,-rpath,$(abspath $(LIBOUT)) -lvecidx -lals -lm
 
 .PHONY: all lib check test bench demo examples install uninstall headercheck sanitize \
-        valgrind clean deps deps-bench abi-list
+        valgrind clean deps deps-bench deps-demo abi-list
 .DEFAULT_GOAL := all
 
 all: lib $(EXAMPLES) $(LOOKALIKE)
@@ -162,7 +162,10 @@ sanitize: deps
 valgrind: deps
 	@$(MAKE) --no-print-directory check TEST_WRAP="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite"
 
-demo: deps lib $(LOOKALIKE)
+deps-demo:
+	@sh scripts/deps.sh demo
+
+demo: deps-demo lib $(LOOKALIKE)
 	@sh examples/demo.sh $(LOOKALIKE)
 
 # BENCH_ONLY=search or BENCH_ONLY=als runs one of the two benchmarks (default: both).

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Checks the Debian packages a target needs and installs the missing ones when it can
 # (root on Debian/Ubuntu); otherwise prints the exact apt-get line and fails.
-# Usage: scripts/deps.sh build|bench|all      Does nothing when everything is present.
+# Usage: scripts/deps.sh build|demo|bench|all      Does nothing when everything is present.
 set -eu
 what=${1:-build}
 need=""
@@ -9,7 +9,7 @@ have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok
 want() { have_pkg "$1" || need="$need $1"; }
 
 case "$what" in
-  build|all|bench)
+  build|demo|all|bench)
     command -v cc >/dev/null 2>&1 || want gcc
     command -v make >/dev/null 2>&1 || want make
     command -v pkg-config >/dev/null 2>&1 || want pkg-config
@@ -17,6 +17,12 @@ case "$what" in
     [ -e /usr/include/x86_64-linux-gnu/blis.h ] || [ -e /usr/include/blis.h ] ||
       [ -e /usr/include/blis/blis.h ] || want libblis-openmp-dev
     [ -e /usr/include/cmocka.h ] || want libcmocka-dev
+    ;;
+esac
+case "$what" in
+  demo|all)
+    # the backtest plot (the demo prints a message and goes on without it)
+    command -v gnuplot >/dev/null 2>&1 || want gnuplot-nox
     ;;
 esac
 case "$what" in
