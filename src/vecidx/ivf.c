@@ -131,43 +131,94 @@ done:
     return rc;
 }
 
+/* Queries are taken in chunks; inside a chunk the (query, list) probes are inverted so
+ * that each list is scanned once by all the chunk's queries that probe it, with the
+ * multi-query kernels (a list streamed once per chunk, not once per query). A chunk's
+ * heaps belong to one thread, so no two threads touch one query. */
+static void search_chunk(const vecidx *idx, als__scan_fn scan, const float *q, int64_t a0,
+                         int64_t an, int64_t np, const int64_t *probe, int64_t k, int64_t kc,
+                         const als__idset *f, float *scores, int64_t *ids, float *hs,
+                         int64_t *hid, als__heap *heaps, als__heap *gh, int64_t *start,
+                         int64_t *order, float *qbuf) {
+    int64_t d = idx->d, nlist = idx->nlist;
+    for (int64_t i = 0; i < an; i++) heaps[i] = (als__heap){hs + i * kc, hid + i * kc, kc, 0};
+    memset(start, 0, (size_t)(nlist + 1) * sizeof(int64_t));
+    for (int64_t t = 0; t < an * np; t++) start[probe[a0 * np + t] + 1]++;
+    for (int64_t l = 0; l < nlist; l++) start[l + 1] += start[l];
+    for (int64_t t = 0; t < an * np; t++) order[start[probe[a0 * np + t]]++] = t / np;
+    for (int64_t l = nlist; l > 0; l--) start[l] = start[l - 1]; /* undo the fill's advance */
+    start[0] = 0;
+    for (int64_t l = 0; l < nlist && kc > 0; l++) {
+        int64_t m = start[l + 1] - start[l];
+        const vecidx__store *st = &idx->lists[l];
+        if (m == 0 || st->n == 0) continue;
+        const int64_t *qs = order + start[l];
+        for (int64_t t = 0; t < m; t++) {
+            memcpy(qbuf + t * d, q + (a0 + qs[t]) * d, (size_t)d * sizeof(float));
+            gh[t] = heaps[qs[t]];
+        }
+        /* Large lists (small nlist) are taken in L2-sized tiles, as the flat search does. */
+        als__db db = vecidx__store_db(st, d);
+        int64_t tp = (256 * 1024) / (d * ALS_PANEL * (int64_t)sizeof(float) + 64);
+        if (tp < 1) tp = 1;
+        for (int64_t p0 = 0; p0 < db.npanels; p0 += tp)
+            scan(&db, p0, p0 + tp < db.npanels ? p0 + tp : db.npanels, qbuf, m, gh, f);
+        for (int64_t t = 0; t < m; t++) heaps[qs[t]].n = gh[t].n;
+    }
+    for (int64_t i = 0; i < an; i++)
+        als__heap_emit(&heaps[i], k, scores ? scores + (a0 + i) * k : NULL, ids + (a0 + i) * k);
+}
+
 int vecidx__ivf_search(const vecidx *idx, const float *q, int64_t nq, int64_t k,
                        const als__idset *f, float *scores, int64_t *ids) {
     if (nq == 0) return ALS_OK;
-    int64_t d = idx->d, np = idx->nprobe < idx->nlist ? idx->nprobe : idx->nlist;
+    int64_t d = idx->d, nlist = idx->nlist, np = idx->nprobe < nlist ? idx->nprobe : nlist;
     int64_t kc = k < idx->n ? k : idx->n;
+    if (kc < 1) kc = 1;
     int nt = als__threads(idx->num_threads);
     als__scan_fn scan = vecidx__scan(idx);
+    int64_t chunk = nq / ((int64_t)nt * 4);
+    if (chunk < 64) chunk = 64;
+    if (chunk > 4096) chunk = 4096;
+    if (chunk > nq) chunk = nq;
+    int64_t nchunks = (nq + chunk - 1) / chunk;
     int64_t *probe = malloc((size_t)nq * (size_t)np * sizeof(int64_t));
-    float *hs = malloc((size_t)nt * (size_t)(kc ? kc : 1) * sizeof(float));
-    int64_t *hid = malloc((size_t)nt * (size_t)(kc ? kc : 1) * sizeof(int64_t));
-    int rc = ALS_OK;
-    if (!probe || !hs || !hid) {
-        rc = als__errf(ALS_ENOMEM, "vecidx_search: out of memory for %lld queries", (long long)nq);
-        goto done;
+    int rc = probe ? ALS_OK : als__errf(ALS_ENOMEM, "vecidx_search: out of memory for %lld queries", (long long)nq);
+    if (!rc) {
+        als__db qdb = vecidx__store_db(&idx->quant, d);
+        rc = als__search_db(&qdb, scan, nt, q, nq, np, NULL, NULL, probe);
     }
-    als__db qdb = vecidx__store_db(&idx->quant, d);
-    rc = als__search_db(&qdb, scan, nt, q, nq, np, NULL, NULL, probe);
-    if (rc) goto done;
-#pragma omp parallel num_threads(nt)
+    int failed = 0;
+#pragma omp parallel num_threads(nt) if (!rc && nchunks > 1)
     {
-        int t = omp_get_thread_num();
-        als__heap h = {hs + (int64_t)t * kc, hid + (int64_t)t * kc, kc, 0};
-#pragma omp for schedule(dynamic, 16)
-        for (int64_t i = 0; i < nq; i++) {
-            h.n = 0;
-            for (int64_t p = 0; p < np && kc > 0; p++) {
-                const vecidx__store *l = &idx->lists[probe[i * np + p]];
-                if (l->n == 0) continue;
-                als__db db = vecidx__store_db(l, d);
-                scan(&db, 0, db.npanels, q + i * d, 1, &h, f);
-            }
-            als__heap_emit(&h, k, scores ? scores + i * k : NULL, ids + i * k);
+        float *hs = malloc((size_t)(chunk * kc) * sizeof(float));
+        int64_t *hid = malloc((size_t)(chunk * kc) * sizeof(int64_t));
+        als__heap *heaps = malloc((size_t)chunk * sizeof(als__heap));
+        als__heap *gh = malloc((size_t)chunk * sizeof(als__heap));
+        int64_t *start = malloc((size_t)(nlist + 1) * sizeof(int64_t));
+        int64_t *order = malloc((size_t)(chunk * np) * sizeof(int64_t));
+        float *qbuf = als__aalloc((size_t)chunk, (size_t)d * sizeof(float));
+        int ok = !rc && hs && hid && heaps && gh && start && order && qbuf;
+        if (!ok && !rc) {
+#pragma omp atomic write
+            failed = 1;
         }
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t c = 0; c < nchunks; c++) {
+            if (!ok) continue;
+            int64_t a0 = c * chunk, an = nq - a0 < chunk ? nq - a0 : chunk;
+            search_chunk(idx, scan, q, a0, an, np, probe, k, kc, f, scores, ids, hs, hid, heaps,
+                         gh, start, order, qbuf);
+        }
+        free(hs);
+        free(hid);
+        free(heaps);
+        free(gh);
+        free(start);
+        free(order);
+        als__afree(qbuf);
     }
-done:
     free(probe);
-    free(hs);
-    free(hid);
+    if (!rc && failed) rc = als__errf(ALS_ENOMEM, "vecidx_search: out of memory for the search buffers");
     return rc;
 }
