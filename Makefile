@@ -118,7 +118,7 @@ $(BUILD)/examples/%: examples/%.c $(LIBS_ALL)
 $(LOOKALIKE): $(LOOKALIKE_SRC) examples/lookalike/lookalike.h $(LIBS_ALL)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(PROG_CFLAGS) $(CFLAGS) $(LOOKALIKE_SRC) -o $@ $(LDFLAGS) $(PROG_LDFLAGS)
-$(BUILD)/bench/%: tests/bench/%.c $(LIBS_ALL)
+$(BUILD)/bench/%: tests/bench/%.c tests/bench/bench_util.h $(LIBS_ALL)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(PROG_CFLAGS) $(CFLAGS) -MMD -MP $< -o $@ $(LDFLAGS) $(PROG_LDFLAGS)
 

@@ -151,6 +151,19 @@ static void nnls(const double *A, const double *b, int r, double *x) {
     }
 }
 
+/* y . x over rp floats (a multiple of 16) in 16 lanes, summed as a tree: a chain of 16
+ * dependent adds would dominate the conjugate-gradient steps. Inlined into each clone. */
+static inline __attribute__((always_inline)) float dot_padded(const float *restrict y,
+                                                              const float *restrict x, int rp) {
+    float lane[16] = {0};
+    for (int j = 0; j < rp; j += 16)
+        for (int l = 0; l < 16; l++) lane[l] += y[j + l] * x[j + l];
+    for (int l = 0; l < 8; l++) lane[l] += lane[l + 8];
+    for (int l = 0; l < 4; l++) lane[l] += lane[l + 4];
+    for (int l = 0; l < 2; l++) lane[l] += lane[l + 2];
+    return lane[0] + lane[1];
+}
+
 /* Conjugate gradient in float on padded vectors (rp lanes, zeros past r), applying the row
  * matrix without forming it: A x = (G + lambda I) x + sum_e w_e (y_e . x) y_e, with
  * G = Y^T Y and w_e = alpha |r_e| (implicit), or G absent and w_e = 1 (explicit). This is
@@ -174,14 +187,7 @@ static void apply_row(const float *restrict G, const float *restrict Y, const in
         if (e + PREFETCH < nnz) __builtin_prefetch(Y + (int64_t)cols[e + PREFETCH] * r);
         const float *y = Y + (int64_t)cols[e] * r;
         for (int j = 0; j < r; j++) yp[j] = y[j];
-        float lane[16] = {0};
-        for (int j = 0; j < rp; j += 16)
-            for (int l = 0; l < 16; l++) lane[l] += yp[j + l] * x[j + l];
-        /* Tree sum of the lanes: a chain of 16 dependent adds would dominate. */
-        for (int l = 0; l < 8; l++) lane[l] += lane[l + 8];
-        for (int l = 0; l < 4; l++) lane[l] += lane[l + 4];
-        for (int l = 0; l < 2; l++) lane[l] += lane[l + 2];
-        float d = (lane[0] + lane[1]) * w;
+        float d = dot_padded(yp, x, rp) * w;
         for (int j = 0; j < rp; j++) out[j] += d * yp[j];
     }
 }
@@ -202,13 +208,7 @@ static void apply_gathered(const float *restrict G, const float *restrict Yg,
         }
     for (int64_t e = 0; e < nnz; e++) {
         const float *restrict y = Yg + e * rp;
-        float lane[16] = {0};
-        for (int j = 0; j < rp; j += 16)
-            for (int l = 0; l < 16; l++) lane[l] += y[j + l] * x[j + l];
-        for (int l = 0; l < 8; l++) lane[l] += lane[l + 8];
-        for (int l = 0; l < 4; l++) lane[l] += lane[l + 4];
-        for (int l = 0; l < 2; l++) lane[l] += lane[l + 2];
-        float d = (lane[0] + lane[1]) * wg[e];
+        float d = dot_padded(y, x, rp) * wg[e];
         for (int j = 0; j < rp; j++) out[j] += d * y[j];
     }
 }

@@ -39,6 +39,9 @@
 
 #include "als.h"
 
+#define BENCH_NAME "bench_als"
+#include "bench_util.h"
+
 #define MAX_ITERS 1000
 #define HEADER_BYTES 64
 
@@ -54,23 +57,6 @@ typedef struct {
     double end[MAX_ITERS + 1]; /* seconds since the fit's t0, per iteration */
     double wall_first;         /* our clock at the first callback */
 } progress;
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static double peak_rss_mb(void) {
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) != 0) return -1.0;
-    return (double)ru.ru_maxrss / 1024.0; /* Linux: kilobytes */
-}
-
-static void fail(const char *what, int rc) {
-    fprintf(stderr, "bench_als: %s failed: %s (%s)\n", what, als_last_error(), als_strerror(rc));
-    exit(1);
-}
 
 static void usage_exit(const char *msg) {
     if (msg) fprintf(stderr, "bench_als: %s\n", msg);

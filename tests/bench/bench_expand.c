@@ -37,6 +37,9 @@
 #include "als.h"
 #include "vecidx.h"
 
+#define BENCH_NAME "bench_expand"
+#include "bench_util.h"
+
 #define MAX_NPROBE 16
 
 typedef struct {
@@ -47,23 +50,6 @@ typedef struct {
     int64_t nprobe[MAX_NPROBE];
     int n_nprobe;
 } options;
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static double peak_rss_mb(void) {
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) != 0) return -1.0;
-    return (double)ru.ru_maxrss / 1024.0;
-}
-
-static void fail(const char *what, int rc) {
-    fprintf(stderr, "bench_expand: %s failed: %s (%s)\n", what, als_last_error(), als_strerror(rc));
-    exit(1);
-}
 
 static void usage_exit(const char *msg) {
     if (msg) fprintf(stderr, "bench_expand: %s\n", msg);
