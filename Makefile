@@ -68,7 +68,7 @@ PROG_CFLAGS := $(BASE_CFLAGS)
 PROG_LDFLAGS = -L$(LIBOUT) -Wl,-rpath,$(abspath $(LIBOUT)) -lvecidx -lals -lm
 
 .PHONY: all lib check test bench demo examples install uninstall headercheck sanitize \
-        valgrind clean deps deps-bench deps-demo abi-list
+        valgrind clean deps deps-bench deps-demo abi-list abi-libs abi-baseline abi-check
 .DEFAULT_GOAL := all
 
 all: lib $(EXAMPLES) $(LOOKALIKE)
@@ -143,6 +143,9 @@ check test: deps
 	    $(TEST_WRAP) $$t || fail=1; done; \
 	  echo "== tests/test_lookalike.sh"; OMP_NUM_THREADS=2 BLIS_NUM_THREADS=1 \
 	    LOOKALIKE_WRAP="$(TEST_WRAP)" sh tests/test_lookalike.sh $(LOOKALIKE) "$(DATA)" || fail=1; \
+	  if [ -z "$(SAN_FLAGS)" ]; then \
+	    echo "== tests/test_install.sh"; sh tests/test_install.sh || fail=1; \
+	    echo "== tests/test_abi_gate.sh"; sh tests/test_abi_gate.sh || fail=1; fi; \
 	  $(MAKE) --no-print-directory headercheck || fail=1; \
 	  if [ $$fail -ne 0 ]; then echo "check: FAILED"; exit 1; fi; echo "check: all suites passed"
 
@@ -178,6 +181,34 @@ bench: deps-bench lib $(BENCH)
 	if [ "$$only" != als ]; then sh tests/bench/run.sh $(BUILD)/bench || fail=1; fi; \
 	if [ "$$only" != search ]; then sh tests/bench/run_als.sh $(BUILD)/bench || fail=1; fi; \
 	exit $$fail
+
+# ABI gate (docs/ABI.md): the libraries built with debug info and compared with the
+# committed baseline in docs/abi/ by libabigail; any difference but added symbols fails
+# (libabigail reports layout changes with exit 4, so any non-zero exit fails), and so does
+# a symbol missing from the committed export lists. `make abi-baseline` refreshes them.
+ABI_DIR ?= docs/abi
+ABI_BUILD ?= build/abi
+ABI_SO = $(ABI_BUILD)/lib/lib$(1).so.$(VERSION)
+abi-libs:
+	@$(MAKE) --no-print-directory lib BUILD=$(ABI_BUILD) LIBOUT=$(ABI_BUILD)/lib CFLAGS="-g -Og" >/dev/null
+abi-baseline: abi-libs
+	@mkdir -p $(ABI_DIR)
+	@for l in als vecidx; do \
+	  abidw --headers-dir include --out-file $(ABI_DIR)/lib$$l.abi $(call ABI_SO,$$l) || exit 1; \
+	  nm -D --defined-only $(call ABI_SO,$$l) | awk '$$2 == "T" {print $$3}' | sort > $(ABI_DIR)/lib$$l.syms; \
+	  echo "abi-baseline: $(ABI_DIR)/lib$$l.abi, $(ABI_DIR)/lib$$l.syms"; done
+abi-check: abi-libs
+	@command -v abidiff >/dev/null || { echo "abi-check: abidiff missing: apt-get install -y abigail-tools"; exit 1; }
+	@fail=0; for l in als vecidx; do \
+	  if abidiff --no-added-syms --headers-dir2 include $(ABI_DIR)/lib$$l.abi $(call ABI_SO,$$l) \
+	       > $(ABI_BUILD)/lib$$l.abidiff 2>&1; then echo "abi-check: lib$$l matches the baseline"; \
+	  else echo "abi-check: lib$$l differs from $(ABI_DIR)/lib$$l.abi:"; sed 's/^/    /' $(ABI_BUILD)/lib$$l.abidiff; fail=1; fi; \
+	  nm -D --defined-only $(call ABI_SO,$$l) | awk '$$2 == "T" {print $$3}' | sort > $(ABI_BUILD)/lib$$l.syms; \
+	  gone=$$(comm -23 $(ABI_DIR)/lib$$l.syms $(ABI_BUILD)/lib$$l.syms); \
+	  if [ -n "$$gone" ]; then echo "abi-check: lib$$l no longer exports: $$gone"; fail=1; fi; \
+	  added=$$(comm -13 $(ABI_DIR)/lib$$l.syms $(ABI_BUILD)/lib$$l.syms); \
+	  if [ -n "$$added" ]; then echo "abi-check: lib$$l adds (fine in a minor release; refresh with make abi-baseline): $$added"; fi; \
+	done; exit $$fail
 
 # The exported symbols: nothing but als_* / vecidx_*.
 abi-list: lib
