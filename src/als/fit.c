@@ -16,13 +16,34 @@ typedef struct {
     int32_t *col;
     float *val;
     int64_t rows;
+    int borrowed; /* col and val point into the ratings (already in row order) */
 } csr;
 
 static void csr_free(csr *c) {
     free(c->ptr);
-    als__afree(c->col);
-    als__afree(c->val);
+    if (!c->borrowed) {
+        als__afree(c->col);
+        als__afree(c->val);
+    }
     memset(c, 0, sizeof *c);
+}
+
+/* Ratings already grouped by `key` in non-decreasing order (files sorted by user, the usual
+ * export) are their own CSR: only the row pointers are built, and the columns and values
+ * are read in place, which saves 8 bytes per rating of peak memory. */
+static int csr_borrow(csr *c, int64_t rows, int64_t n, const int32_t *key, const int32_t *other,
+                      const float *vals) {
+    for (int64_t t = 1; t < n; t++)
+        if (key[t] < key[t - 1]) return 0;
+    c->rows = rows;
+    c->ptr = calloc((size_t)rows + 1, sizeof(int64_t));
+    if (!c->ptr) return 0; /* fall back to the copying build, which reports the error */
+    for (int64_t t = 0; t < n; t++) c->ptr[key[t] + 1]++;
+    for (int64_t r = 0; r < rows; r++) c->ptr[r + 1] += c->ptr[r];
+    c->col = (int32_t *)other;
+    c->val = (float *)vals;
+    c->borrowed = 1;
+    return 1;
 }
 
 /* Counting sort of the ratings by `key` (dense row index); columns from `other`. Stable:
@@ -190,9 +211,11 @@ ALS_API int als_model_fit(als_model *m, const als_ratings *R) {
 #pragma omp parallel sections num_threads(nt > 1 ? 2 : 1)
         {
 #pragma omp section
-            bu = csr_build(&byu, nu, n, R->urow, R->irow, R->values);
+            if (!csr_borrow(&byu, nu, n, R->urow, R->irow, R->values))
+                bu = csr_build(&byu, nu, n, R->urow, R->irow, R->values);
 #pragma omp section
-            bi = csr_build(&byi, ni, n, R->irow, R->urow, R->values);
+            if (!csr_borrow(&byi, ni, n, R->irow, R->urow, R->values))
+                bi = csr_build(&byi, ni, n, R->irow, R->urow, R->values);
         }
     }
     if (!ok || bu || bi || als_matrix_create(&U, nu, r) || als_matrix_create(&V, ni, r)) {
