@@ -143,9 +143,29 @@ check test: deps
 	    $(TEST_WRAP) $$t || fail=1; done; \
 	  echo "== tests/test_lookalike.sh"; OMP_NUM_THREADS=2 BLIS_NUM_THREADS=1 \
 	    LOOKALIKE_WRAP="$(TEST_WRAP)" sh tests/test_lookalike.sh $(LOOKALIKE) "$(DATA)" || fail=1; \
+	  if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then \
+	    echo "== examples/python/tests (python3 -m unittest)"; \
+	    plog=$(BUILD)/python-tests.log; mkdir -p $(BUILD); \
+	    pyenv="PYTHONPATH=examples/python ALSLIB_PATH=$(abspath $(LIBOUT)) ALSLIB_NPY_SEARCH=$(abspath $(BUILD))/examples/npy_search"; \
+	    if [ -n "$(SAN_FLAGS)" ]; then pyenv="$$pyenv LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0"; fi; \
+	    env $$pyenv OMP_NUM_THREADS=2 BLIS_NUM_THREADS=1 /usr/bin/python3 -m unittest discover \
+	      -s examples/python/tests -v >$$plog 2>&1; prc=$$?; cat $$plog; \
+	    awk '/ \.\.\. ok$$/ {p++} / \.\.\. (FAIL|ERROR)$$/ {f++} /^(FAIL|ERROR): / {e++} \
+	      END {if (f < e) f = e; printf "python: %d passed, %d failed\n", p, f}' $$plog; \
+	    [ $$prc -eq 0 ] || fail=1; \
+	  else echo "python: skipped (python3-numpy not installed)"; fi; \
 	  if [ -z "$(SAN_FLAGS)" ]; then \
 	    echo "== tests/test_install.sh"; sh tests/test_install.sh || fail=1; \
 	    echo "== tests/test_abi_gate.sh"; sh tests/test_abi_gate.sh || fail=1; fi; \
+	  if command -v go >/dev/null 2>&1; then \
+	    if [ -n "$(SAN_FLAGS)" ]; then echo "go: skipped (the Go binding links lib/, not sanitizer builds)"; \
+	    else echo "== examples/go (go test ./...)"; glog=$(abspath $(BUILD))/go-tests.log; mkdir -p $(BUILD); \
+	      (cd examples/go && GOFLAGS=-mod=mod GOPROXY=off GOCACHE=$(abspath $(BUILD))/gocache \
+	        GOPATH=$(abspath $(BUILD))/gopath OMP_NUM_THREADS=2 BLIS_NUM_THREADS=1 \
+	        go test -count=1 -v ./...) >$$glog 2>&1; grc=$$?; cat $$glog; \
+	      echo "go: $$(grep -c -- '--- PASS' $$glog) passed, $$(grep -c -- '--- FAIL' $$glog) failed"; \
+	      [ $$grc -eq 0 ] || fail=1; fi; \
+	  else echo "go: skipped (golang-go not installed)"; fi; \
 	  $(MAKE) --no-print-directory headercheck || fail=1; \
 	  if [ $$fail -ne 0 ]; then echo "check: FAILED"; exit 1; fi; echo "check: all suites passed"
 

@@ -1,0 +1,3 @@
+module example.com/libals
+
+go 1.19
