@@ -137,7 +137,8 @@ ALS_API int als_matrix_create(als_matrix **out, int64_t rows, int64_t cols);
  * @param[in] rows >= 0.
  * @param[in] cols >= 0.
  * @param[in] row_stride distance between row starts in floats, >= cols.
- * @retval ALS_EINVAL out is NULL, or data NULL for a non-empty matrix.
+ * @retval ALS_EINVAL out is NULL, data NULL for a non-empty matrix, or data not aligned
+ *         for float (4 bytes).
  * @retval ALS_ERANGE negative sizes or row_stride < cols.
  * @retval ALS_ENOMEM the handle could not be allocated.
  * Ownership: the matrix borrows data: keep the buffer alive until als_matrix_destroy,

@@ -499,6 +499,21 @@ static void test_wrap(void **state) {
     als_matrix_destroy(m);
 }
 
+/* Floats are read in place, so a buffer that does not start on a float boundary (a byte
+ * offset into a pickle or network buffer) must be refused, not read with UB. */
+static void test_wrap_misaligned(void **state) {
+    (void)state;
+    _Alignas(16) unsigned char raw[64] = {0};
+    als_matrix *m = (als_matrix *)&raw; /* not NULL, to check that it is reset */
+    for (int off = 1; off < 4; off++) {
+        assert_fails_with(als_matrix_wrap(&m, (float *)(void *)(raw + off), 2, 3, 3), ALS_EINVAL);
+        assert_null(m);
+        assert_non_null(strstr(als_last_error(), "aligned"));
+    }
+    assert_ok(als_matrix_wrap(&m, (float *)(void *)(raw + 4), 2, 3, 3));
+    als_matrix_destroy(m);
+}
+
 static void test_wrap_errors(void **state) {
     float buf[16] = {0};
     als_matrix *m;
@@ -1115,6 +1130,7 @@ int main(void) {
         cmocka_unit_test(test_null_handles),
         cmocka_unit_test(test_wrap),
         cmocka_unit_test(test_wrap_errors),
+        cmocka_unit_test(test_wrap_misaligned),
         cmocka_unit_test(test_view_rows),
         cmocka_unit_test(test_view_rows_errors),
         cmocka_unit_test(test_normalize),

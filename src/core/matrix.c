@@ -51,6 +51,9 @@ ALS_API int als_matrix_wrap(als_matrix **out, float *data, int64_t rows, int64_t
     if (!data && rows > 0 && cols > 0)
         return als__errf(ALS_EINVAL, "als_matrix_wrap: data is NULL for a %lld x %lld matrix",
                          (long long)rows, (long long)cols);
+    if ((uintptr_t)data % _Alignof(float) != 0)
+        return als__errf(ALS_EINVAL, "als_matrix_wrap: data %p is not aligned for float "
+                         "(buffers from pickles or the network can be: copy them first)", (void *)data);
     als_matrix *m = calloc(1, sizeof *m);
     if (!m) return als__errf(ALS_ENOMEM, "als_matrix_wrap: out of memory");
     m->data = data;

@@ -13,7 +13,8 @@ _RANK_KEY = 100
 
 def _ids(x, name):
     try:
-        a = np.ascontiguousarray(x, dtype=np.int64)
+        # aligned too: arrays rebuilt from pickles (Dask) can start at any byte
+        a = np.require(x, dtype=np.int64, requirements=["C_CONTIGUOUS", "ALIGNED"])
     except (TypeError, ValueError, OverflowError) as e:
         raise AlsError(EINVAL, "%s: not an integer id array: %s" % (name, e)) from None
     if a.ndim == 0:
@@ -27,7 +28,7 @@ def _values(x, n, name="values"):
     if x is None:
         return None
     try:
-        a = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
+        a = np.require(x, dtype=np.float32, requirements=["C_CONTIGUOUS", "ALIGNED"]).reshape(-1)
     except (TypeError, ValueError) as e:
         raise AlsError(EINVAL, "%s: not a numeric array: %s" % (name, e)) from None
     if a.shape[0] != n:

@@ -23,10 +23,12 @@ def as_float32_rows(arr, name="matrix"):
         a = a.reshape(1, -1)
     if a.ndim != 2:
         raise AlsError(EDIM, "%s: expected a 2-D array, got %d dimensions" % (name, a.ndim))
-    ok = (a.dtype == np.float32 and a.dtype.isnative and a.strides[1] == 4
+    # The library reads floats in place, so they must be 4-byte aligned: arrays rebuilt
+    # from pickled or network buffers (Dask, Spark) can start at any byte.
+    ok = (a.dtype == np.float32 and a.dtype.isnative and a.flags.aligned and a.strides[1] == 4
           and a.strides[0] % 4 == 0 and a.strides[0] >= 4 * a.shape[1])
     if not ok or (a.shape[0] > 1 and a.strides[0] == 0):
-        a = np.ascontiguousarray(a, dtype=np.float32)
+        a = np.require(a, dtype=np.float32, requirements=["C_CONTIGUOUS", "ALIGNED"])
     return a
 
 

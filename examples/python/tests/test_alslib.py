@@ -182,6 +182,22 @@ class MatrixTest(unittest.TestCase):
             self.assertTrue(m.array.flags.c_contiguous)
             np.testing.assert_array_equal(m.array, a.astype(np.float32))
 
+    def test_misaligned_buffer_is_copied(self):
+        # arrays rebuilt from pickled or network buffers may start at any byte; the library
+        # reads floats in place, so those must be copied (once) to an aligned array
+        a = data(40, 6, 21)
+        raw = np.zeros(a.nbytes + 1, np.uint8)
+        raw[1:] = a.view(np.uint8).ravel()
+        u = np.frombuffer(raw.data, dtype=np.float32, count=a.size, offset=1).reshape(a.shape)
+        self.assertFalse(u.flags.aligned)
+        m = Matrix(u)
+        self.assertNotEqual(m.data_pointer, u.ctypes.data)
+        self.assertEqual(m.data_pointer % 4, 0)
+        s1, i1 = FlatIndex(6, "ip").add(u).search(u[:5], 3)
+        s2, i2 = FlatIndex(6, "ip").add(a).search(a[:5], 3)
+        np.testing.assert_array_equal(i1, i2)
+        np.testing.assert_array_equal(s1, s2)
+
     def test_array_kept_alive(self):
         m = Matrix(np.ones((1000, 4), np.float32) * 2)  # the only reference is the Matrix's
         idx = FlatIndex(4, "ip").add(m)
