@@ -146,3 +146,30 @@ def path_bytes(path):
     except TypeError:
         raise AlsError(EINVAL, "path must be str, bytes or os.PathLike, not %s"
                        % type(path).__name__) from None
+
+
+class Handle:
+    """Owner of one library handle (self._h), freed exactly once: by close(), by leaving a
+    `with` block, or by garbage collection. Subclasses say how in _destroy(h)."""
+
+    _h = None
+
+    def _destroy(self, h):
+        raise NotImplementedError
+
+    def close(self):
+        if self._h is not None:
+            h, self._h = self._h, None
+            self._destroy(h)
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: the module globals may be gone
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -40,7 +40,7 @@ def _ptr(a):
     return None if a is None else a.ctypes.data
 
 
-class Ratings:
+class Ratings(_lib.Handle):
     """An als_ratings set: from arrays (users, items[, values]) or from a CSV/TSV file."""
 
     def __init__(self, users=None, items=None, values=None, *, path=None, options=None):
@@ -69,16 +69,8 @@ class Ratings:
     def __len__(self):
         return _lib.als.als_ratings_rows(self.handle)
 
-    def close(self):
-        if self._h is not None:
-            _lib.als.als_ratings_destroy(self._h)
-            self._h = None
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # interpreter shutdown: the module globals may be gone
-            pass
+    def _destroy(self, h):
+        _lib.als.als_ratings_destroy(h)
 
 
 def _param_text(v):
@@ -87,7 +79,7 @@ def _param_text(v):
     return str(v)
 
 
-class ALS:
+class ALS(_lib.Handle):
     """An als_model. Keyword arguments are Spark's parameter names (rank, maxIter, regParam,
     implicitPrefs, alpha, nonnegative, seed) or libals's own (solver, cgSteps, regScaling,
     numThreads, computeLoss); a bad name or value raises AlsError at construction.
@@ -216,22 +208,11 @@ class ALS:
         m._h, m._seen = h, None
         return m
 
+    def _destroy(self, h):
+        _lib.als.als_model_destroy(h)
+
     def close(self):
-        if self._h is not None:
-            _lib.als.als_model_destroy(self._h)
-            self._h = None
-        if self._seen is not None:
-            self._seen.close()
-            self._seen = None
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # interpreter shutdown: the module globals may be gone
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+        super().close()
+        seen, self._seen = getattr(self, "_seen", None), None
+        if seen is not None:
+            seen.close()

@@ -27,7 +27,7 @@ def _close_all(objs):
         o.close()
 
 
-class _Filter:
+class _Filter(_lib.Handle):
     def __init__(self, ids, mode):
         self._h = None
         a = _ids(ids, "exclude" if mode == 0 else "include")
@@ -36,16 +36,8 @@ class _Filter:
                                                  else None, a.shape[0], mode))
         self._h = h
 
-    def close(self):
-        if self._h is not None:
-            _lib.vec.vecidx_filter_destroy(self._h)
-            self._h = None
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # interpreter shutdown: the module globals may be gone
-            pass
+    def _destroy(self, h):
+        _lib.vec.vecidx_filter_destroy(h)
 
 
 def _filter(exclude, include):
@@ -58,7 +50,7 @@ def _filter(exclude, include):
     return None
 
 
-class Index:
+class Index(_lib.Handle):
     """Common part of FlatIndex and IVFIndex; load() returns the right one."""
 
     def __init__(self):
@@ -179,22 +171,8 @@ class Index:
         idx._h = h
         return idx
 
-    def close(self):
-        if self._h is not None:
-            _lib.vec.vecidx_destroy(self._h)
-            self._h = None
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # interpreter shutdown: the module globals may be gone
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+    def _destroy(self, h):
+        _lib.vec.vecidx_destroy(h)
 
 
 class FlatIndex(Index):

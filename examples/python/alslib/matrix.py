@@ -32,7 +32,7 @@ def as_float32_rows(arr, name="matrix"):
     return a
 
 
-class Matrix:
+class Matrix(_lib.Handle):
     """An als_matrix describing a NumPy array's buffer (als_matrix_wrap).
 
     A float32 array with contiguous rows (C order) is wrapped without a copy; otherwise
@@ -70,22 +70,8 @@ class Matrix:
         """als_matrix_data(): the address the library reads (0 for an empty matrix)."""
         return _lib.als.als_matrix_data(self.handle) or 0
 
-    def close(self):
-        if self._h is not None:
-            _lib.als.als_matrix_destroy(self._h)
-            self._h = None
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # interpreter shutdown: the module globals may be gone
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+    def _destroy(self, h):
+        _lib.als.als_matrix_destroy(h)
 
 
 def as_matrix(x, name="matrix"):
