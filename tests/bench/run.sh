@@ -13,6 +13,7 @@ set -u
 
 BIN=${1:-build/bench}
 HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/common.sh"
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
   N=${BENCH_N:-100000}; NQ=${BENCH_NQ:-1000}
 else
@@ -43,11 +44,7 @@ LOG=$OUT/bench.log
 T_START=$(date +%s)
 FAILED=0
 
-CPU=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)
-[ -n "$CPU" ] || CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n 1)
-DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
-LOAD0=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
-HOST_LINE="CPU: ${CPU:-unknown}; nproc: $NPROC; date: $DATE; load average at start: ${LOAD0:-?} (other jobs skew the timings)"
+bench_host_line
 THR_OURS="ours: $THREADS threads (VECIDX_PARAM_NUM_THREADS), SIMD auto"
 THR_FAISS="faiss: omp_set_num_threads($THREADS), OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE, OMP_NUM_THREADS, OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (its best setting here)"
 echo "== vecidx vs Faiss benchmark"
@@ -103,24 +100,10 @@ one() { # one IMPL ARGS...
     "$BIN/bench_search" "$@" >"$tmp" 2>>"$LOG"
     rc=$?
   else
-    (
-      # This workplace pins OPENBLAS_CORETYPE=Haswell (and an L2 size) for old OpenBLAS
-      # builds; that keeps Faiss's BLAS off its AVX-512 kernels, so unset both for Faiss.
-      unset OMP_NUM_THREADS OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
-      OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
-      export OPENBLAS_NUM_THREADS OMP_WAIT_POLICY
-      "$PY" "$HERE/faiss_bench.py" "$@"
-    ) >"$tmp" 2>>"$LOG"
+    faiss_python "$HERE/faiss_bench.py" "$@" >"$tmp" 2>>"$LOG"
     rc=$?
   fi
-  grep '^RESULT ' "$tmp" >>"$RES"
-  grep '^RESULT ' "$tmp"
-  if [ $rc -ne 0 ]; then
-    FAILED=1
-    echo "bench: FAILED ($impl, exit $rc): $*"
-    tail -n 3 "$LOG" | sed 's/^/    /'
-  fi
-  rm -f "$tmp"
+  bench_record "$tmp" "$rc" bench "$impl" "$@"
 }
 both() { # both ARGS... (ours, then Faiss with the same arguments)
   one ours "$@" --threads "$THREADS" --repeat "$REPEAT" --budget "$BUDGET"

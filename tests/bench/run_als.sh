@@ -18,6 +18,7 @@ set -u
 
 BIN=${1:-build/bench}
 HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/common.sh"
 ROOT=$(cd "$HERE/../.." && pwd)
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
   USERS=${BENCH_ALS_USERS:-100000}; ITEMS=${BENCH_ALS_ITEMS:-5000}; DRAWS=${BENCH_ALS_DRAWS:-2000000}
@@ -49,11 +50,7 @@ LOG=$OUT/als_bench.log
 T_START=$(date +%s)
 FAILED=0
 
-CPU=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)
-[ -n "$CPU" ] || CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n 1)
-DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
-LOAD0=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
-HOST_LINE="CPU: ${CPU:-unknown}; nproc: $NPROC; date: $DATE; load average at start: ${LOAD0:-?} (other jobs skew the timings)"
+bench_host_line
 THR_OURS="ours: $THREADS threads (numThreads)"
 THR_PEER="peer: $PTHREADS threads (its own thread pool over chunks of nonzeros), OMP_NUM_THREADS=1 BLIS_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 (BLAS single-threaded)"
 echo "== ALS training benchmark: libals vs a NumPy/SciPy port of implicit's CG"
@@ -107,14 +104,7 @@ one() { # one IMPL ARGS...
       "$PY" "$HERE/als_peer.py" "$@" --threads "$PTHREADS" >"$tmp" 2>>"$LOG"
     rc=$?
   fi
-  grep '^RESULT ' "$tmp" >>"$RES"
-  grep '^RESULT ' "$tmp"
-  if [ $rc -ne 0 ]; then
-    FAILED=1
-    echo "bench-als: FAILED ($impl, exit $rc): $*"
-    tail -n 3 "$LOG" | sed 's/^/    /'
-  fi
-  rm -f "$tmp"
+  bench_record "$tmp" "$rc" bench-als "$impl" "$@"
 }
 config() { # config RANK SOLVER
   echo "-- rank $1, $2" >>"$LOG"

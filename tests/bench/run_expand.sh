@@ -17,6 +17,7 @@ set -u
 
 BIN=${1:-build/bench}
 HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/common.sh"
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
   N=${BENCH_EXPAND_N:-200000}; NS=${BENCH_EXPAND_NS:-4000}
 else
@@ -43,10 +44,7 @@ LOG=$OUT/expand_bench.log
 T_START=$(date +%s)
 FAILED=0
 
-CPU=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)
-DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
-LOAD0=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
-HOST_LINE="CPU: ${CPU:-unknown}; nproc: $NPROC; date: $DATE; load average at start: ${LOAD0:-?} (other jobs skew the timings)"
+bench_host_line
 THR="ours: $THREADS threads, SIMD auto; faiss: omp_set_num_threads($THREADS), OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE, OMP_NUM_THREADS, OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset"
 echo "== audience expansion: vecidx_expand vs Faiss search + NumPy merge"
 echo "$HOST_LINE"
@@ -80,22 +78,10 @@ one() { # one IMPL ARGS...
     "$BIN/bench_expand" "$@" >"$tmp" 2>>"$LOG"
     rc=$?
   else
-    (
-      unset OMP_NUM_THREADS OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
-      OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
-      export OPENBLAS_NUM_THREADS OMP_WAIT_POLICY
-      "$PY" "$HERE/faiss_expand.py" "$@"
-    ) >"$tmp" 2>>"$LOG"
+    faiss_python "$HERE/faiss_expand.py" "$@" >"$tmp" 2>>"$LOG"
     rc=$?
   fi
-  grep '^RESULT ' "$tmp" >>"$RES"
-  grep '^RESULT ' "$tmp"
-  if [ $rc -ne 0 ]; then
-    FAILED=1
-    echo "bench: FAILED ($impl, exit $rc): $*"
-    tail -n 3 "$LOG" | sed 's/^/    /'
-  fi
-  rm -f "$tmp"
+  bench_record "$tmp" "$rc" bench "$impl" "$@"
 }
 
 COMMON="--base $B --seeds $S --k $K --threads $THREADS"
