@@ -28,11 +28,11 @@ extern "C" {
  *  The header is the single source of the version; the Makefile reads these lines.
  *  @{ */
 #define ALS_VERSION_MAJOR 1
-#define ALS_VERSION_MINOR 0
+#define ALS_VERSION_MINOR 1
 #define ALS_VERSION_PATCH 0
 /** MAJOR * 10000 + MINOR * 100 + PATCH */
 #define ALS_VERSION_NUMBER (ALS_VERSION_MAJOR * 10000 + ALS_VERSION_MINOR * 100 + ALS_VERSION_PATCH)
-#define ALS_VERSION_STRING "1.0.0"
+#define ALS_VERSION_STRING "1.1.0"
 /** @} */
 
 /** Export macro: symbols are hidden unless marked. Define ALS_API yourself to override. */
@@ -256,6 +256,24 @@ ALS_API int als_ratings_add_timed(als_ratings *r, int64_t n, const int64_t *user
                                   const int64_t *items, const float *values,
                                   const int64_t *times);
 
+/**
+ * @brief Append n rows whose user and item ids are names (account numbers, SKUs, any
+ *        text): each name is interned in r's own user / item dictionary, exactly as
+ *        als_ratings_read_csv does for a string column (ids 0, 1, 2, ... in order of first
+ *        appearance; als_ratings_user_name gives the name back byte for byte).
+ * @param[in] users, items n NUL-terminated names each.
+ * @param[in] values n values, or NULL for 1.0 each. NaN or Inf is rejected.
+ * @retval ALS_EINVAL NULL handle, arrays (with n > 0) or name, or a NaN/Inf value.
+ * @retval ALS_ERANGE n < 0.
+ * @retval ALS_ESTATE r already holds rows with integer ids (no dictionary) in that column.
+ * @retval ALS_ENOMEM allocation failed.
+ * On any failure nothing is appended and the dictionaries are as before.
+ * Ownership: copied. Thread safety: not with other calls on r.
+ * @since 1.1
+ */
+ALS_API int als_ratings_add_named(als_ratings *r, int64_t n, const char *const *users,
+                                  const char *const *items, const float *values);
+
 /** @brief Number of rows (0 for NULL). */
 ALS_API int64_t als_ratings_rows(const als_ratings *r);
 /** @brief Number of distinct users (0 for NULL). O(rows) the first time after a change. */
@@ -279,10 +297,13 @@ ALS_API int als_ratings_get(const als_ratings *r, int64_t i, int64_t *user, int6
  *   - user=COL, item=COL, value=COL, time=COL: a 0-based column index or, with a header,
  *                  a column name (defaults user=0, item=1, value absent = 1.0, time absent);
  *                  time is an integer or an ISO date `YYYY-MM-DD` or `DD-MM-YYYY`;
- *   - ids=auto|int|string  how user and item fields become ids (default auto: integers are
- *                  used as they are unless the first data row has a non-integer field, then
- *                  that column's values are strings mapped to 0, 1, 2, ... in order of first
- *                  appearance);
+ *   - ids=auto|int|string  how user and item fields become ids. auto (default): a column
+ *                  is read as integers only if every one of its fields is the canonical
+ *                  decimal text of an int64 (no leading zero, no '+', no blanks, in range);
+ *                  otherwise the whole column is strings, kept byte for byte ("00123" and
+ *                  "123" are two ids) and mapped to 0, 1, 2, ... in order of first
+ *                  appearance. string: always names. int: always integers, read leniently
+ *                  (blanks, '+' and leading zeros allowed, so "007" is 7);
  *   - skip_bad=0|1 skip malformed rows and count them (als_ratings_bad_rows) instead of
  *                  failing (default 0).
  * @retval ALS_EINVAL out or path NULL, or an unknown/malformed option.
@@ -322,6 +343,23 @@ ALS_API int als_ratings_write_ids(const als_ratings *r, const char *path);
  * @retval ALS_ENOMEM allocation failed.
  */
 ALS_API int als_ratings_read_ids(als_ratings *r, const char *path);
+
+/**
+ * @brief als_ratings_write_ids with the identity of the training run the dictionaries
+ *        belong to (als_model_run_id of the model trained on r), stored on a first line
+ *        `#als-ids run=<16 hex digits>`; run_id 0 writes no such line (the 1.0 format).
+ * Same return codes as als_ratings_write_ids. @since 1.1
+ */
+ALS_API int als_ratings_write_ids_run(const als_ratings *r, const char *path, uint64_t run_id);
+/**
+ * @brief als_ratings_read_ids that also returns the run identity stored in the file
+ *        (0 for a file without one). Compare it with als_model_run_id before using the
+ *        names with a model: dictionaries of another run map ids to the wrong names.
+ * @param[out] run_id may be NULL; set to 0 on failure.
+ * Same return codes as als_ratings_read_ids (a malformed first `#` line is ALS_EFORMAT).
+ * @since 1.1
+ */
+ALS_API int als_ratings_read_ids_run(als_ratings *r, const char *path, uint64_t *run_id);
 
 /**
  * @brief Distinct users with at least one row for any of the given items (for example the
@@ -463,6 +501,18 @@ ALS_API int als_model_fit(als_model *m, const als_ratings *ratings);
 
 /** @brief 1 once the model has factors (after fit or load). */
 ALS_API int als_model_is_fitted(const als_model *m);
+
+/**
+ * @brief Identity of the training run that made the factors: a random non-zero 64-bit
+ *        value drawn by each successful fit, saved in the model file and restored by
+ *        als_model_load. Files derived from the model (id dictionaries written with
+ *        als_ratings_write_ids_run, indexes tagged with vecidx_set_run_id) carry it, so a
+ *        mismatched set can be refused on load.
+ * @return the identity; 0 for NULL, an unfitted model, or a model loaded from a file
+ *         written before version 1.1.
+ * Thread safety: safe. @since 1.1
+ */
+ALS_API uint64_t als_model_run_id(const als_model *m);
 
 /**
  * @brief User / item factors: one row per user / item, rank columns.

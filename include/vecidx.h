@@ -212,6 +212,19 @@ VECIDX_API int vecidx_kind(const vecidx *idx);
 VECIDX_API int64_t vecidx_nlist(const vecidx *idx);
 
 /**
+ * @brief Tag the index with the identity of the training run whose vectors it holds
+ *        (als_model_run_id of the model the factors came from). It is saved with the
+ *        index and restored by vecidx_load, so a program can refuse an index built from
+ *        another run's factors instead of mapping its ids through the wrong model.
+ *        0 clears the tag. The library itself never interprets it.
+ * @retval ALS_EINVAL idx NULL.
+ * Thread safety: not concurrently with other calls on idx. @since 1.1
+ */
+VECIDX_API int vecidx_set_run_id(vecidx *idx, uint64_t run_id);
+/** @brief The run identity set or loaded (0 for NULL, untagged, or files before 1.1). @since 1.1 */
+VECIDX_API uint64_t vecidx_run_id(const vecidx *idx);
+
+/**
  * @brief Save the index (vectors, ids, centroids, parameters) in the vecidx binary
  *        format (docs/formats.md). Atomic: temp file, fsync, rename.
  * @retval ALS_EINVAL idx or path NULL.

@@ -1654,9 +1654,12 @@ static void test_load_corrupt(void **state) {
     /* consistent checksums, inconsistent content */
     double seven = 7.0, nan_d = NAN;
     float nan_f = NAN;
-    memcpy(buf, orig, n), buf[8] = 2, fix_crcs(buf, n, hdr); /* format version 2 */
+    memcpy(buf, orig, n), buf[8] = 3, fix_crcs(buf, n, hdr); /* format version 3 */
     write_bytes(bad, buf, n);
-    expect_load_fails(bad, ALS_EFORMAT, "format version", 2);
+    expect_load_fails(bad, ALS_EFORMAT, "format version", 3);
+    memcpy(buf, orig, n), buf[8] = 1, fix_crcs(buf, n, hdr); /* version 1 with a v2 header */
+    write_bytes(bad, buf, n);
+    expect_load_fails(bad, ALS_EFORMAT, "version 1 header of version 2 size", 1);
     memcpy(buf, orig, n), buf[16] = 6, fix_crcs(buf, n, hdr); /* rank 6: sizes disagree */
     write_bytes(bad, buf, n);
     expect_load_fails(bad, ALS_EFORMAT, "rank", 6);
@@ -1684,6 +1687,61 @@ static void test_load_corrupt(void **state) {
     als_matrix_destroy(x);
     free(buf);
     free(orig);
+    als_model_destroy(m);
+    als_ratings_destroy(r);
+    tr_free(&t);
+}
+
+/* Run identity: each fit draws a new non-zero one, save/load keeps it; a version-1 file
+ * (the 1.0 layout, built here by hand from a version-2 one) still loads, with identity 0
+ * and the same factors. */
+static void test_run_identity(void **state) {
+    triples t;
+    make_problem(&t, NU, NI, 0.4, 1, 131);
+    als_ratings *r = tr_ratings(&t);
+    als_model *m = saved_model(r, 0), *l = NULL, *unfit = NULL;
+    assert_ok(als_model_create(&unfit));
+    assert_true(als_model_run_id(NULL) == 0);
+    assert_true(als_model_run_id(unfit) == 0);
+    uint64_t id1 = als_model_run_id(m);
+    assert_true(id1 != 0);
+    assert_ok(als_model_fit(m, r)); /* same data, same seed: same factors, another run */
+    uint64_t id2 = als_model_run_id(m);
+    assert_true(id2 != 0 && id2 != id1);
+    char path[TP], v1[TP];
+    path_in(path, state, "m.als");
+    path_in(v1, state, "v1.als");
+    assert_ok(als_model_save(m, path));
+    size_t n;
+    unsigned char *b = slurp(path, &n);
+    assert_int_equal(get_le32(b + 8), 2);
+    uint64_t stored = 0;
+    for (int i = 7; i >= 0; i--) stored = stored << 8 | b[128 + i];
+    assert_true(stored == id2); /* at offset 128, as docs/formats.md says */
+    assert_ok(als_model_load(&l, path));
+    assert_true(als_model_run_id(l) == id2);
+    als_model_destroy(l);
+    /* version 1: bytes 0..127, CRC at 128, zero at 132, then the same payload */
+    size_t n1 = n - 8;
+    unsigned char *c = malloc(n1);
+    assert_non_null(c);
+    memcpy(c, b, 128);
+    put_le32(c + 8, 1);
+    put_le32(c + 128, crc32_ref(c, 128));
+    put_le32(c + 132, 0);
+    memcpy(c + 136, b + 144, n - 144);
+    write_bytes(v1, c, n1);
+    l = NULL;
+    assert_ok(als_model_load(&l, v1));
+    assert_true(als_model_run_id(l) == 0);
+    assert_true(mat_bits_equal(als_model_user_factors(m), als_model_user_factors(l)));
+    assert_true(mat_bits_equal(als_model_item_factors(m), als_model_item_factors(l)));
+    als_model_destroy(l);
+    free(c);
+    free(b);
+    unlink(v1);
+    unlink(path);
+    als_model_destroy(unfit);
     als_model_destroy(m);
     als_ratings_destroy(r);
     tr_free(&t);
@@ -2006,6 +2064,7 @@ int main(void) {
         DIR_TEST(test_save_load),
         DIR_TEST(test_save_load_compute_loss),
         DIR_TEST(test_load_corrupt),
+        DIR_TEST(test_run_identity),
         DIR_TEST(test_export_npy),
         DIR_TEST(test_model_errors),
         cmocka_unit_test(test_fit_nonfinite),

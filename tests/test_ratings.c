@@ -324,11 +324,15 @@ static void test_csv_quoting_and_lines(void **state) {
                 "header=1,user=u,item=i,value=v", w, 2); /* BOM before a header name */
     expect_rows(".csv", "\n\n1,10,4.5\n\n   \n\t\n2,20,3\n\n", "value=2", w, 2); /* blanks */
     expect_rows(".csv", "\r\nu,i,v\r\n\r\n1,10,4.5\r\n2,20,3", "header=1,value=2", w, 2);
-    expect_rows(".csv", " 1 , 10 ,  4.5 \n2\t,20, 3\t\n", "value=2", w, 2);  /* spaces */
-    expect_rows(".csv", "\" 1 \",10,\"4.5\" \n2,20,3\n", "value=2", w, 2);
+    /* blanks, '+' and leading zeros around integer ids: only with ids=int (ids=auto keeps
+     * such fields as strings, see test_csv_auto_ids) */
+    expect_rows(".csv", " 1 , 10 ,  4.5 \n2\t,20, 3\t\n", "ids=int,value=2", w, 2);
+    expect_rows(".csv", "\" 1 \",10,\"4.5\" \n2,20,3\n", "ids=int,value=2", w, 2);
+    expect_rows(".csv", "01,010,4.5\n2,0020,3\n", "ids=int,value=2", w, 2);
     expect_rows(".csv", "1,10,4.5,,,\n2,20,3,\"a,b\"\n", "value=2", w, 2); /* extra fields */
     expect_rows(".csv", "1,10,4.5,\"unclosed\n2,20,3\n", "value=2", w, 2); /* never looked at */
-    expect_rows(".csv", "+1,10,45e-1\n2,+20,3.000\n", "value=2", w, 2);
+    expect_rows(".csv", "+1,10,45e-1\n2,+20,3.000\n", "ids=int,value=2", w, 2);
+    expect_rows(".csv", "1,10,45e-1\n2,20,3.000\n", "value=2", w, 2);
     expect_rows(".csv", "", "value=2", w, 0);                     /* empty file */
     expect_rows(".csv", "\n\n", "header=1,value=2", w, 0);        /* no header, no names */
     expect_rows(".csv", "u,i,v\n", "header=1,user=u,item=i,value=v", w, 0);
@@ -343,6 +347,177 @@ static void test_csv_quoting_and_lines(void **state) {
     assert_string_equal(als_ratings_item_name(r, 1), "plain");
     assert_string_equal(als_ratings_item_name(r, 2), " \"q\""); /* not a quoted field */
     assert_int_equal(als_ratings_user_id(r, "z"), 1);
+    als_ratings_destroy(r);
+}
+
+static void expect_same_names(const als_ratings *a, const als_ratings *b, int64_t nu,
+                              int64_t ni) {
+    for (int64_t id = 0; id < nu; id++) {
+        const char *s = als_ratings_user_name(a, id);
+        assert_non_null(s);
+        assert_string_equal(als_ratings_user_name(b, id), s);
+        assert_int_equal(als_ratings_user_id(b, s), id);
+    }
+    for (int64_t id = 0; id < ni; id++) {
+        const char *s = als_ratings_item_name(a, id);
+        assert_non_null(s);
+        assert_string_equal(als_ratings_item_name(b, id), s);
+        assert_int_equal(als_ratings_item_id(b, s), id);
+    }
+    assert_null(als_ratings_user_name(b, nu));
+    assert_null(als_ratings_item_name(b, ni));
+}
+
+/* ids=auto decides on the whole column: only canonical int64 texts are integers; any
+ * other field, wherever it comes, turns the column (rows before it included) into names
+ * kept byte for byte. */
+static void test_csv_auto_ids(void **state) {
+    (void)state;
+    /* zero-padded account numbers are two accounts, written back as given */
+    als_ratings *r = read_ok(".csv", "00123,a\n123,b\n0042,a\n00123,b\n", NULL);
+    assert_int_equal(als_ratings_num_users(r), 3);
+    assert_string_equal(als_ratings_user_name(r, 0), "00123");
+    assert_string_equal(als_ratings_user_name(r, 1), "123");
+    assert_string_equal(als_ratings_user_name(r, 2), "0042");
+    assert_int_equal(als_ratings_user_id(r, "42"), -1);
+    expect_row(r, 3, 0, 1, 1.0f, NO_TIME);
+    als_ratings_destroy(r);
+    /* the padded id comes last: the integer rows read before it become names too */
+    r = read_ok(".csv", "123,1\n7,1\n00123,1\n", NULL);
+    assert_int_equal(als_ratings_num_users(r), 3);
+    expect_row(r, 0, 0, 1, 1.0f, NO_TIME);
+    expect_row(r, 2, 2, 1, 1.0f, NO_TIME);
+    assert_string_equal(als_ratings_user_name(r, 0), "123");
+    assert_string_equal(als_ratings_user_name(r, 1), "7");
+    assert_string_equal(als_ratings_user_name(r, 2), "00123");
+    assert_null(als_ratings_item_name(r, 1)); /* the item column stayed integer */
+    als_ratings_destroy(r);
+    /* every non-canonical spelling stays a string, byte for byte */
+    static const char *const odd[] = {"+5", " 5", "5 ", "-0", "007", "0x1F", "1e3",
+                                      "99999999999999999999", "9223372036854775808",
+                                      "-9223372036854775809", "5.0"};
+    for (size_t k = 0; k < sizeof odd / sizeof odd[0]; k++) {
+        char text[128];
+        snprintf(text, sizeof text, "5,1\n\"%s\",1\n", odd[k]);
+        r = read_ok(".csv", text, NULL);
+        if (als_ratings_num_users(r) != 2 || !als_ratings_user_name(r, 1) ||
+            strcmp(als_ratings_user_name(r, 1), odd[k]) != 0) {
+            print_error("'%s' was not kept as its own string id\n", odd[k]);
+            fail();
+        }
+        assert_string_equal(als_ratings_user_name(r, 0), "5");
+        als_ratings_destroy(r);
+    }
+    /* canonical integers, the extremes included, stay integers */
+    r = read_ok(".csv", "0,-5\n9223372036854775807,1\n-9223372036854775808,2\n", NULL);
+    expect_row(r, 0, 0, -5, 1.0f, NO_TIME);
+    expect_row(r, 1, INT64_MAX, 1, 1.0f, NO_TIME);
+    expect_row(r, 2, INT64_MIN, 2, 1.0f, NO_TIME);
+    assert_null(als_ratings_user_name(r, 0));
+    als_ratings_destroy(r);
+    /* a column that turns to guest ids after more rows than one read chunk (16384) */
+    size_t cap = 40 * 20001 + 64, len = 0;
+    char *big = malloc(cap);
+    assert_non_null(big);
+    for (int i = 0; i < 20000; i++) len += (size_t)snprintf(big + len, cap - len, "%d,%d\n", i, i % 7);
+    len += (size_t)snprintf(big + len, cap - len, "guest-1,3\n");
+    r = read_ok(".csv", big, NULL);
+    assert_int_equal(als_ratings_rows(r), 20001);
+    assert_int_equal(als_ratings_num_users(r), 20001);
+    assert_int_equal(als_ratings_user_id(r, "guest-1"), 20000);
+    assert_int_equal(als_ratings_user_id(r, "16385"), 16385);
+    for (int i = 0; i < 20000; i += 997) {
+        char want[16];
+        snprintf(want, sizeof want, "%d", i);
+        int64_t u, it;
+        assert_ok(als_ratings_get(r, i, &u, &it, NULL, NULL));
+        assert_string_equal(als_ratings_user_name(r, u), want);
+        assert_int_equal(it, i % 7);
+    }
+    als_ratings_destroy(r);
+    free(big);
+    /* a bad row that skip_bad drops does not decide the column */
+    r = read_ok(".csv", "1,10\nx\n2,20\n", "skip_bad=1");
+    assert_int_equal(als_ratings_bad_rows(r), 1);
+    expect_row(r, 1, 2, 20, 1.0f, NO_TIME);
+    assert_null(als_ratings_user_name(r, 2));
+    als_ratings_destroy(r);
+}
+
+/* Names from arrays: the same dictionaries as a string column, all or nothing. */
+static void test_add_named(void **state) {
+    (void)state;
+    als_ratings *r;
+    assert_ok(als_ratings_create(&r));
+    const char *u[3] = {"00123", "123", "00123"}, *it[3] = {"milk", "bread", "milk"};
+    float v[3] = {1, 2, 3};
+    assert_ok(als_ratings_add_named(r, 3, u, it, v));
+    assert_int_equal(als_ratings_num_users(r), 2);
+    assert_int_equal(als_ratings_num_items(r), 2);
+    expect_row(r, 2, 0, 0, 3.0f, NO_TIME);
+    assert_string_equal(als_ratings_user_name(r, 1), "123");
+    assert_string_equal(als_ratings_item_name(r, 1), "bread");
+    /* a failed append adds no row and no name */
+    const char *u2[2] = {"new-user", "123"}, *i2[2] = {"eggs", NULL};
+    assert_int_equal(als_ratings_add_named(r, 2, u2, i2, NULL), ALS_EINVAL);
+    float nanv[2] = {1, NAN};
+    i2[1] = "milk";
+    assert_int_equal(als_ratings_add_named(r, 2, u2, i2, nanv), ALS_EINVAL);
+    expect_error_has("NaN");
+    assert_int_equal(als_ratings_rows(r), 3);
+    assert_int_equal(als_ratings_user_id(r, "new-user"), -1);
+    assert_int_equal(als_ratings_item_id(r, "eggs"), -1);
+    assert_int_equal(als_ratings_add_named(r, -1, u2, i2, NULL), ALS_ERANGE);
+    assert_int_equal(als_ratings_add_named(NULL, 1, u2, i2, NULL), ALS_EINVAL);
+    assert_ok(als_ratings_add_named(r, 2, u2, i2, NULL));
+    assert_int_equal(als_ratings_user_id(r, "new-user"), 2);
+    assert_int_equal(als_ratings_item_id(r, "eggs"), 2);
+    expect_row(r, 4, 1, 0, 1.0f, NO_TIME);
+    als_ratings_destroy(r);
+    /* names cannot join a column of integer ids */
+    assert_ok(als_ratings_create(&r));
+    int64_t iu[1] = {5}, ii[1] = {6};
+    assert_ok(als_ratings_add(r, 1, iu, ii, NULL));
+    assert_int_equal(als_ratings_add_named(r, 1, u, it, NULL), ALS_ESTATE);
+    assert_int_equal(als_ratings_rows(r), 1);
+    als_ratings_destroy(r);
+}
+
+/* The dictionaries' file with a run identity; files without one read as identity 0. */
+static void test_ids_run(void **state) {
+    (void)state;
+    char ids[TP];
+    tu_tmpname(ids, sizeof ids, ".ids");
+    als_ratings *r = read_ok(".csv", "alice,apple\nbob,pear\n", NULL), *back;
+    assert_ok(als_ratings_write_ids_run(r, ids, 0x00c0ffee12345678ull));
+    char *text = slurp(ids);
+    assert_string_equal(text, "#als-ids run=00c0ffee12345678\nuser\t0\talice\nuser\t1\tbob\n"
+                              "item\t0\tapple\nitem\t1\tpear\n");
+    free(text);
+    uint64_t run = 1;
+    assert_ok(als_ratings_create(&back));
+    assert_ok(als_ratings_read_ids_run(back, ids, &run));
+    assert_true(run == 0x00c0ffee12345678ull);
+    expect_same_names(r, back, 2, 2);
+    assert_ok(als_ratings_read_ids(back, ids)); /* the plain reader skips the identity */
+    expect_same_names(r, back, 2, 2);
+    assert_ok(als_ratings_write_ids(r, ids)); /* no identity: the 1.0 file */
+    run = 1;
+    assert_ok(als_ratings_read_ids_run(back, ids, &run));
+    assert_true(run == 0);
+    static const char *const bad[] = {"#als-ids run=12\nuser\t0\ta\n",
+                                      "#als-ids run=00C0FFEE12345678\nuser\t0\ta\n",
+                                      "#comment\nuser\t0\ta\n",
+                                      "user\t0\ta\n#als-ids run=00c0ffee12345678\n"};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        write_text(ids, bad[k]);
+        run = 1;
+        assert_int_equal(als_ratings_read_ids_run(back, ids, &run), ALS_EFORMAT);
+        assert_true(run == 0);
+    }
+    expect_same_names(r, back, 2, 2); /* a bad file left the dictionaries alone */
+    unlink(ids);
+    als_ratings_destroy(back);
     als_ratings_destroy(r);
 }
 
@@ -487,13 +662,13 @@ static void test_csv_bad_rows(void **state) {
         {"1,10,inf\n", "value=2", 1, "inf"},
         {"1,10,-Infinity\n", "value=2", 1, "Infinity"},
         {"1,10,1e999\n", "value=2", 1, "1e999"},
-        {"1,10\n2,20\nx,30\n", NULL, 3, "not an integer"},       /* auto decided int */
-        {"1,10\n2,y\n", NULL, 2, "not an integer"},
+        {"1,10\n2,20\nx,30\n", "ids=int", 3, "not an integer"},
+        {"1,10\n2,y\n", "ids=int", 2, "not an integer"},
         {"a,10\n", "ids=int", 1, "not an integer"},
-        {"1,10\n1.5,10\n", NULL, 2, "1.5"},
-        {"99999999999999999999,10\n", NULL, 1, "overflows"},
-        {"9223372036854775807,10\n9223372036854775808,1\n", NULL, 2, "overflows"},
-        {"-9223372036854775808,10\n-9223372036854775809,1\n", NULL, 2, "overflows"},
+        {"1,10\n1.5,10\n", "ids=int", 2, "1.5"},
+        {"99999999999999999999,10\n", "ids=int", 1, "overflows"},
+        {"9223372036854775807,10\n9223372036854775808,1\n", "ids=int", 2, "overflows"},
+        {"-9223372036854775808,10\n-9223372036854775809,1\n", "ids=int", 2, "overflows"},
         {"1,10,2015-13-01\n", "time=2", 1, "date"},
         {"1,10,2015-02-29\n", "time=2", 1, "date"},
         {"1,10,31-04-2015\n", "time=2", 1, "date"},
@@ -550,9 +725,9 @@ static void test_csv_skip_bad(void **state) {
                        "\"4,40,1\n"        /* unterminated quote */
                        "\n"
                        "5,50,5\n";
-    assert_int_equal(try_read(".csv", text, "value=2", &r), ALS_EFORMAT);
+    assert_int_equal(try_read(".csv", text, "ids=int,value=2", &r), ALS_EFORMAT);
     expect_error_has(":2: ");
-    assert_ok(try_read(".csv", text, "value=2,skip_bad=1", &r));
+    assert_ok(try_read(".csv", text, "ids=int,value=2,skip_bad=1", &r));
     assert_int_equal(als_ratings_rows(r), 3);
     assert_int_equal(als_ratings_bad_rows(r), 6);
     expect_row(r, 0, 1, 10, 4.0f, NO_TIME);
@@ -624,23 +799,6 @@ static void test_csv_errors(void **state) {
 
 /* ---------------------------------------------------------------- ids files */
 
-static void expect_same_names(const als_ratings *a, const als_ratings *b, int64_t nu,
-                              int64_t ni) {
-    for (int64_t id = 0; id < nu; id++) {
-        const char *s = als_ratings_user_name(a, id);
-        assert_non_null(s);
-        assert_string_equal(als_ratings_user_name(b, id), s);
-        assert_int_equal(als_ratings_user_id(b, s), id);
-    }
-    for (int64_t id = 0; id < ni; id++) {
-        const char *s = als_ratings_item_name(a, id);
-        assert_non_null(s);
-        assert_string_equal(als_ratings_item_name(b, id), s);
-        assert_int_equal(als_ratings_item_id(b, s), id);
-    }
-    assert_null(als_ratings_user_name(b, nu));
-    assert_null(als_ratings_item_name(b, ni));
-}
 
 static void test_ids_roundtrip(void **state) {
     (void)state;
@@ -1142,6 +1300,9 @@ int main(void) {
         cmocka_unit_test(test_csv_separators),
         cmocka_unit_test(test_csv_columns),
         cmocka_unit_test(test_csv_quoting_and_lines),
+        cmocka_unit_test(test_csv_auto_ids),
+        cmocka_unit_test(test_add_named),
+        cmocka_unit_test(test_ids_run),
         cmocka_unit_test(test_csv_times),
         cmocka_unit_test(test_csv_string_ids),
         cmocka_unit_test(test_csv_many_rows),

@@ -10,6 +10,8 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -446,7 +448,7 @@ static void test_io_huge_sizes(void **state) {
         unsigned char *b = read_all(path, &len);
         unsigned char *c = malloc(len);
         assert_non_null(c);
-        for (size_t pos = 4; pos < 96 && pos < len; pos += 2) {
+        for (size_t pos = 4; pos < 112 && pos < len; pos += 2) {
             for (int width = 4; width <= 8; width += 4) {
                 memcpy(c, b, len);
                 for (int j = 0; j < width && pos + (size_t)j < len; j++) c[pos + (size_t)j] = 0xFF;
@@ -475,7 +477,8 @@ static void test_io_huge_sizes(void **state) {
     vecidx_destroy(v[1]);
 }
 
-/* ---- the documented layout (docs/formats.md): 96-byte header, payload, CRC-32 trailer */
+/* ---- the documented layout (docs/formats.md): 112-byte header (version 2), payload,
+ *      CRC-32 trailer */
 
 static uint32_t crc32_ref(const unsigned char *p, size_t n) {
     uint32_t c = 0xFFFFFFFFu;
@@ -498,8 +501,8 @@ static uint64_t get_le(const unsigned char *p, int bytes) {
 
 /* Recompute both checksums, so that only the field checks can reject the file. */
 static void resign(unsigned char *b, size_t len) {
-    put_le(b + 84, crc32_ref(b, 84), 4);
-    put_le(b + len - 4, crc32_ref(b + 96, len - 100), 4);
+    put_le(b + 104, crc32_ref(b, 104), 4);
+    put_le(b + len - 4, crc32_ref(b + 112, len - 116), 4);
 }
 
 typedef struct {
@@ -542,7 +545,7 @@ static void test_io_resigned_fields(void **state) {
     assert_ok(vecidx_save(f, path));
     size_t len = 0;
     unsigned char *b = read_all(path, &len);
-    assert_true(len == 96 + 30 * 8 + 30 * 8 * 4 + 4);
+    assert_true(len == 112 + 30 * 8 + 30 * 8 * 4 + 4);
     assert_memory_equal(b, "\x89VECIDX\n", 8);
     assert_int_equal(get_le(b + 32, 8), 30);
     /* re-signing the untouched file keeps it loadable: the checksums are what we think */
@@ -555,7 +558,8 @@ static void test_io_resigned_fields(void **state) {
         free(c);
     }
     const patch fp[] = {
-        {8, 4, 2, "newer format version"},
+        {8, 4, 3, "newer format version"},
+        {8, 4, 0, "format version 0"},
         {12, 4, 0x04030201u, "byte-swapped endian marker"},
         {16, 4, 7, "unknown kind"},
         {20, 4, 5, "unknown metric"},
@@ -578,9 +582,11 @@ static void test_io_resigned_fields(void **state) {
         {88, 8, 30 * 8 * 4 + 30 * 8 + 8, "payload size + 8"},
         {88, 8, UINT64_MAX, "payload size 2^64-1"},
         {88, 8, (uint64_t)1 << 40, "payload size 2^40"},
-        {96, 8, UINT64_MAX, "id -1 stored"},
-        {96 + 30 * 8 + 4 * 5, 4, 0x7FC00000u, "NaN stored"},
-        {96 + 30 * 8 + 4 * 9, 4, 0x7F800000u, "Inf stored"},
+        {112, 8, UINT64_MAX, "id -1 stored"},
+        {84, 4, 1, "reserved word 84 not zero"},
+        {108, 4, 1, "reserved word 108 not zero"},
+        {112 + 30 * 8 + 4 * 5, 4, 0x7FC00000u, "NaN stored"},
+        {112 + 30 * 8 + 4 * 9, 4, 0x7F800000u, "Inf stored"},
     };
     apply_patches(b, len, fp, sizeof fp / sizeof fp[0], bad);
     /* trailing garbage and a missing trailer byte */
@@ -602,8 +608,8 @@ static void test_io_resigned_fields(void **state) {
     vecidx *v = make_index(VECIDX_KIND_IVF, VECIDX_METRIC_IP, 60, 8, 4, 71, 1);
     assert_ok(vecidx_save(v, path));
     b = read_all(path, &len);
-    assert_true(len == 96 + 4 * (8 * 4 + 8) + 60 * (8 + 8 * 4) + 4);
-    size_t sizes = 96 + 4 * 8 * 4;
+    assert_true(len == 112 + 4 * (8 * 4 + 8) + 60 * (8 + 8 * 4) + 4);
+    size_t sizes = 112 + 4 * 8 * 4;
     uint64_t s0 = get_le(b + sizes, 8);
     const patch vp[] = {
         {40, 8, 0, "nlist 0"},
@@ -618,7 +624,7 @@ static void test_io_resigned_fields(void **state) {
         {sizes, 8, s0 + 1, "list sizes add up to n + 1"},
         {sizes, 8, UINT64_MAX, "list size -1"},
         {sizes, 8, (uint64_t)1 << 40, "list size 2^40"},
-        {96, 4, 0x7FC00000u, "NaN centroid"},
+        {112, 4, 0x7FC00000u, "NaN centroid"},
     };
     apply_patches(b, len, vp, sizeof vp / sizeof vp[0], bad);
     free(b);
@@ -630,6 +636,87 @@ static void test_io_resigned_fields(void **state) {
         fail();
     }
     unlink(bad);
+    unlink(path);
+}
+
+/* The run identity is saved and loaded; a version-1 file (the 1.0 layout, rebuilt here
+ * by hand from a version-2 one) loads with identity 0 and searches alike; an empty index
+ * of the largest dimension loads without a staging buffer sized by dim alone. */
+static void test_io_run_id_and_v1(void **state) {
+    (void)state;
+    char path[256], v1[256];
+    tu_tmpname(path, sizeof path, ".vidx");
+    tu_tmpname(v1, sizeof v1, ".vidx");
+    als_matrix *q = gauss(15, 8, 90);
+    for (int kind = 0; kind < 2; kind++) {
+        vecidx *a = make_index(kind ? VECIDX_KIND_IVF : VECIDX_KIND_FLAT, VECIDX_METRIC_IP,
+                               300, 8, kind ? 6 : 0, 91, 1), *b = NULL;
+        assert_true(vecidx_run_id(a) == 0);
+        assert_int_equal(vecidx_set_run_id(NULL, 5), ALS_EINVAL);
+        assert_ok(vecidx_set_run_id(a, 0xFEDCBA9876543210ull));
+        assert_true(vecidx_run_id(a) == 0xFEDCBA9876543210ull);
+        assert_ok(vecidx_save(a, path));
+        assert_ok(vecidx_load(&b, path));
+        assert_true(vecidx_run_id(b) == 0xFEDCBA9876543210ull);
+        assert_same_search(a, b, q, 7, NULL);
+        vecidx_destroy(b);
+        size_t len;
+        unsigned char *h = read_all(path, &len);
+        assert_true(get_le(h + 96, 8) == 0xFEDCBA9876543210ull);
+        unsigned char *c = malloc(len - 16);
+        assert_non_null(c);
+        memcpy(c, h, 96);
+        put_le(c + 8, 1, 4);
+        put_le(c + 84, crc32_ref(c, 84), 4);
+        memcpy(c + 96, h + 112, len - 112);
+        write_all(v1, c, len - 16);
+        b = NULL;
+        assert_ok(vecidx_load(&b, v1));
+        assert_true(vecidx_run_id(b) == 0);
+        assert_same_search(a, b, q, 7, NULL);
+        vecidx_destroy(b);
+        free(c);
+        free(h);
+        vecidx_destroy(a);
+    }
+    als_matrix_destroy(q);
+    /* an empty flat index of dim 65536: loading it must not stage 4096 x dim floats */
+    vecidx *e = NULL, *le = NULL;
+    assert_ok(vecidx_flat_create(&e, 65536, VECIDX_METRIC_IP));
+    assert_ok(vecidx_save(e, path));
+    assert_ok(vecidx_load(&le, path));
+    assert_int_equal(vecidx_size(le), 0);
+    assert_int_equal(vecidx_dim(le), 65536);
+    vecidx_destroy(le);
+#ifndef __SANITIZE_ADDRESS__ /* ASan reserves terabytes of address space up front */
+    /* an untouched malloc does not show in the RSS, so the address space is what is capped:
+     * a child may grow by 256 MiB, a quarter of what 4096 x 65536 floats would take */
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        long pages = 0;
+        FILE *sm = fopen("/proc/self/statm", "r");
+        if (!sm || fscanf(sm, "%ld", &pages) != 1) _exit(3);
+        fclose(sm);
+        struct rlimit lim;
+        lim.rlim_cur = lim.rlim_max = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (256u << 20);
+        if (setrlimit(RLIMIT_AS, &lim)) _exit(4);
+        vecidx *c = NULL;
+        int rc = vecidx_load(&c, path);
+        vecidx_destroy(c);
+        _exit(rc == ALS_OK ? 0 : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        print_error("loading an empty dim-65536 index needs more than 256 MiB of address space "
+                    "(child status %d)\n", status);
+        fail();
+    }
+#endif
+    vecidx_destroy(e);
+    unlink(v1);
     unlink(path);
 }
 
@@ -779,6 +866,7 @@ int main(void) {
         cmocka_unit_test(test_io_truncated),
         cmocka_unit_test(test_io_huge_sizes),
         cmocka_unit_test(test_io_resigned_fields),
+        cmocka_unit_test(test_io_run_id_and_v1),
         cmocka_unit_test(test_io_atomic_overwrite),
         cmocka_unit_test(test_io_npy_interplay),
     };

@@ -28,6 +28,9 @@ struct als_ratings {
 static inline int64_t als__r_user(const als_ratings *r, int64_t t) { return r->umap.ids[r->urow[t]]; }
 static inline int64_t als__r_item(const als_ratings *r, int64_t t) { return r->imap.ids[r->irow[t]]; }
 
+/* runid.c: a fresh, non-zero run identity (random). */
+uint64_t als__new_run_id(void);
+
 /* strdict.c: string dictionaries (ids 0..n-1 in order of first appearance). */
 void als__strdict_free(als__strdict *d);
 als__strdict *als__strdict_new(void);
@@ -35,5 +38,13 @@ als__strdict *als__strdict_new(void);
 int64_t als__strdict_intern(als__strdict *d, const char *s, size_t len);
 /* Deep copy (NULL src gives NULL); ALS_OK or ALS_ENOMEM. */
 int als__strdict_copy(als__strdict **out, const als__strdict *src);
+/* Drop the names with ids >= n (undo of a failed append); never allocates. */
+void als__strdict_truncate(als__strdict *d, int64_t n);
+/* Number of names (0 for NULL). */
+int64_t als__strdict_count(const als__strdict *d);
+/* ratings.c: turn column c (0 user, 1 item) of integer ids into names: every id becomes
+ * its decimal text, interned in order of first appearance, so the ids are 0, 1, 2, ...
+ * like a column read as strings from the start. ALS_OK or ALS_ENOMEM (r unchanged). */
+int als__ratings_ints_to_names(als_ratings *r, int c);
 
 #endif

@@ -7,7 +7,9 @@
  * the unit of integer Unix times, so both kinds of time column compare alike; string ids
  * are the field's text verbatim (after unquoting; surrounding blanks kept), while numbers
  * may carry blanks around them; an empty field is a bad row; ids=auto decides each id
- * column on the first row where its field is non-empty; line numbers count every
+ * column on the whole column: it stays integer while every field is the canonical text of
+ * an int64, and the first other field turns it (rows already read included) into names,
+ * so "00123" and "123" stay two users; line numbers count every
  * physical line, blank ones and the header included. */
 #include <errno.h>
 #include <stdarg.h>
@@ -187,6 +189,14 @@ static int parse_i64(const char *s, size_t n, int64_t *out) {
     return 0;
 }
 
+/* 1 and *out set if s is the canonical decimal text of an int64: "0", or an optional '-'
+ * then digits without a leading zero ("-0" is not canonical), within range. */
+static int canonical_i64(const char *s, size_t n, int64_t *out) {
+    size_t i = s[0] == '-';
+    if (i == n || s[i] < '0' || s[i] > '9' || (s[i] == '0' && (n > i + 1 || i))) return 0;
+    return parse_i64(s, n, out) == 0;
+}
+
 static void span_trim(const char *s, const char **b, size_t *n) {
     const char *e = s + strlen(s);
     while (*s == ' ' || *s == '\t') s++;
@@ -279,20 +289,21 @@ static int parse_row(csv_reader *R, char *line) {
         }
     }
     int64_t id[2] = {0, 0}, time = 0;
+    int num[2] = {0, 0}; /* ids=auto: the field is a canonical integer */
     float value = 1.0f;
     for (int c = 0; c < 2; c++) {
         const char *b;
         size_t n;
         span_trim(f[c], &b, &n);
         if (n == 0) return bad(R, "empty %s field", col_key[c]);
-        if (R->mode[c] == IDS_AUTO) { /* the first value decides the column's kind */
-            int64_t dummy;
-            R->mode[c] = parse_i64(b, n, &dummy) == 1 ? IDS_STRING : IDS_INT;
-        }
-        if (R->mode[c] == IDS_INT) {
+        if (R->mode[c] == IDS_AUTO) {
+            /* only the canonical text of an int64 is a number: "007", "+7", " 7" and
+             * "99999999999999999999" stay strings, byte for byte */
+            num[c] = canonical_i64(f[c], strlen(f[c]), &id[c]);
+        } else if (R->mode[c] == IDS_INT) {
             int e = parse_i64(b, n, &id[c]);
-            if (e == 1) return bad(R, "%s id '%.40s' is not an integer (the column holds "
-                                   "integer ids)", col_key[c], f[c]);
+            if (e == 1) return bad(R, "%s id '%.40s' is not an integer (ids=int)", col_key[c],
+                                   f[c]);
             if (e == 2) return bad(R, "%s id '%.40s' overflows int64", col_key[c], f[c]);
         }
     }
@@ -320,6 +331,17 @@ static int parse_row(csv_reader *R, char *line) {
         }
     }
     for (int c = 0; c < 2; c++) {
+        if (R->mode[c] == IDS_AUTO && !num[c]) {
+            /* The column holds a non-integer after all: the rows read so far become names
+             * (their text was canonical, so printing them back gives the bytes read). */
+            int rc = flush(R);
+            if (!rc) rc = als__ratings_ints_to_names(R->r, c);
+            if (rc) return als__errf(ALS_ENOMEM, FN ": out of memory reading %s", R->path);
+            als__strdict **owned = c ? &R->r->inames : &R->r->unames;
+            R->dict[c] = *owned;
+            *owned = NULL;
+            R->mode[c] = IDS_STRING;
+        }
         if (R->mode[c] != IDS_STRING) continue;
         if (!R->dict[c] && !(R->dict[c] = als__strdict_new()))
             return als__errf(ALS_ENOMEM, FN ": out of memory reading %s", R->path);

@@ -273,6 +273,7 @@ ALS_API int als_model_fit(als_model *m, const als_ratings *R) {
         m->imap = im;
         m->p_fit = p;
         m->fitted = 1;
+        m->run_id = als__new_run_id();
         if (als__model_finish(m)) {
             als__model_clear(m);
             rc = als__errf(ALS_ENOMEM, "als_model_fit: out of memory");

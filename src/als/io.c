@@ -1,12 +1,15 @@
 /* als_model_save / als_model_load (the als model format, docs/formats.md) and the NumPy
  * export of factors and ids.
  *
- * header (136 bytes, little-endian):
- *   0 magic "\x89ALSMDL\n"   8 u32 format version (1)   12 u32 endian marker 0x01020304
+ * header (version 2: 144 bytes, little-endian):
+ *   0 magic "\x89ALSMDL\n"   8 u32 format version (2)   12 u32 endian marker 0x01020304
  *   16 i64 rank   24 i64 users   32 i64 items   40 i64 seed
  *   48 f64 x 10: max_iter implicit nonnegative reg alpha reg_scaling solver cg_steps
  *               num_threads compute_loss
- *   128 u32 header CRC-32 of bytes 0..127   132 u32 zero
+ *   128 u64 run identity (als_model_run_id)
+ *   136 u32 header CRC-32 of bytes 0..135   140 u32 zero
+ * Version 1 (still read, run identity 0) is the same without the run identity: 136 bytes,
+ * CRC of bytes 0..127 at 128, zero at 132.
  * payload: user ids (users x i64), item ids (items x i64), user factors (users x rank f32),
  *          item factors (items x rank f32); trailer: u32 CRC-32 of the payload. */
 #include <math.h>
@@ -16,7 +19,8 @@
 
 #include "als/model_internal.h"
 
-#define HDR 136
+#define HDR 144   /* version 2 */
+#define HDR_V1 136
 #define NPF 10
 static const unsigned char MAGIC[8] = {0x89, 'A', 'L', 'S', 'M', 'D', 'L', '\n'};
 
@@ -33,14 +37,15 @@ ALS_API int als_model_save(const als_model *m, const char *path) {
     int64_t r = (int64_t)p.rank, nu = als_matrix_rows(m->U), ni = als_matrix_rows(m->V);
     unsigned char h[HDR] = {0};
     memcpy(h, MAGIC, 8);
-    als__st32(h + 8, 1);
+    als__st32(h + 8, 2);
     als__st32(h + 12, 0x01020304u);
     als__st64(h + 16, (uint64_t)r);
     als__st64(h + 24, (uint64_t)nu);
     als__st64(h + 32, (uint64_t)ni);
     als__st64(h + 40, (uint64_t)p.seed_exact);
     for (int i = 0; i < NPF; i++) memcpy(h + 48 + 8 * i, pfield(&p, i), 8);
-    als__st32(h + 128, als__crc32(0, h, 128));
+    als__st64(h + 128, m->run_id);
+    als__st32(h + 136, als__crc32(0, h, 136));
     als__wfile w;
     int rc = als__wfile_open(&w, path);
     if (rc) return rc;
@@ -81,24 +86,32 @@ ALS_API int als_model_load(als_model **out, const char *path) {
     if (rc) return rc;
     unsigned char h[HDR];
     als_model *m = NULL;
-    if (f.size < HDR || als__rfile_read(&f, h, HDR) || memcmp(h, MAGIC, 8) != 0) {
+    if (f.size < HDR_V1 || als__rfile_read(&f, h, HDR_V1) || memcmp(h, MAGIC, 8) != 0) {
         rc = als__errf(ALS_EFORMAT, "%s is not an als model file", path);
         goto fail;
     }
-    if (als__ld32(h + 8) != 1) {
-        rc = als__errf(ALS_EFORMAT, "%s: format version %u, this library reads 1", path, als__ld32(h + 8));
+    uint32_t version = als__ld32(h + 8);
+    if (version != 1 && version != 2) {
+        rc = als__errf(ALS_EFORMAT, "%s: format version %u, this library reads 1 and 2", path,
+                       version);
         goto fail;
     }
-    if (als__ld32(h + 12) != 0x01020304u || als__ld32(h + 128) != als__crc32(0, h, 128) ||
-        als__ld32(h + 132) != 0) {
+    size_t hdr = version == 1 ? HDR_V1 : HDR;
+    if (hdr > HDR_V1 && (f.size < hdr || als__rfile_read(&f, h + HDR_V1, hdr - HDR_V1))) {
+        rc = als__errf(ALS_EFORMAT, "%s: truncated header", path);
+        goto fail;
+    }
+    if (als__ld32(h + 12) != 0x01020304u || als__ld32(h + hdr - 8) != als__crc32(0, h, hdr - 8) ||
+        als__ld32(h + hdr - 4) != 0) {
         rc = als__errf(ALS_EFORMAT, "%s: corrupt header (checksum)", path);
         goto fail;
     }
+    uint64_t run_id = version >= 2 ? als__ld64(h + 128) : 0;
     int64_t r = (int64_t)als__ld64(h + 16), nu = (int64_t)als__ld64(h + 24), ni = (int64_t)als__ld64(h + 32);
     uint64_t want, t;
     if (r < 1 || r > 1024 || nu < 0 || ni < 0 || nu > INT32_MAX || ni > INT32_MAX ||
         __builtin_mul_overflow((uint64_t)(nu + ni), 8 + 4 * (uint64_t)r, &want) ||
-        __builtin_add_overflow(want, (uint64_t)HDR + 4, &t) || t != f.size) {
+        __builtin_add_overflow(want, (uint64_t)hdr + 4, &t) || t != f.size) {
         rc = als__errf(ALS_EFORMAT, "%s: sizes in the header do not match the file (truncated or corrupt)", path);
         goto fail;
     }
@@ -136,6 +149,7 @@ ALS_API int als_model_load(als_model **out, const char *path) {
     }
     m->p_fit = m->p;
     m->fitted = 1;
+    m->run_id = run_id;
     if (als__model_finish(m)) {
         rc = als__errf(ALS_ENOMEM, "als_model_load: out of memory");
         goto fail;

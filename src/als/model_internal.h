@@ -18,6 +18,7 @@ struct als_model {
     als_progress_fn progress;
     void *progress_user;
     int fitted;
+    uint64_t run_id;       /* identity of the training run (0: loaded from a v1 file) */
     als_matrix *U, *V;     /* users x rank, items x rank */
     als__idmap umap, imap; /* external id -> factor row */
     double *gram_v;        /* V^T V (rank x rank), for fold-in */

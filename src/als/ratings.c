@@ -1,6 +1,7 @@
 /* The ratings container: rows with incremental id maps, all-or-nothing appends, row
  * access, and the train/test splits (random, per-user last k, by time). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,6 +118,82 @@ ALS_API int als_ratings_add_timed(als_ratings *r, int64_t n, const int64_t *user
                                   const int64_t *items, const float *values,
                                   const int64_t *times) {
     return add_rows(r, n, users, items, values, times, "als_ratings_add_timed");
+}
+
+/* ------------------------------------------------------------------ string ids */
+
+int als__ratings_ints_to_names(als_ratings *r, int c) {
+    als__idmap *map = c ? &r->imap : &r->umap, nm;
+    als__strdict **names = c ? &r->inames : &r->unames, *d = als__strdict_new();
+    memset(&nm, 0, sizeof nm);
+    int rc = d && !als__idmap_reserve(&nm, map->n) ? ALS_OK : ALS_ENOMEM;
+    for (int64_t k = 0; !rc && k < map->n; k++) {
+        char t[24];
+        int len = snprintf(t, sizeof t, "%lld", (long long)map->ids[k]);
+        /* distinct integers have distinct decimal texts: the names come out as 0, 1, ... */
+        if (als__strdict_intern(d, t, (size_t)len) != k) rc = ALS_ENOMEM;
+        else als__idmap_put(&nm, k);
+    }
+    if (rc) {
+        als__strdict_free(d);
+        als__idmap_free(&nm);
+        return ALS_ENOMEM;
+    }
+    als__idmap_free(map);
+    *map = nm;
+    als__strdict_free(*names);
+    *names = d;
+    return ALS_OK;
+}
+
+ALS_API int als_ratings_add_named(als_ratings *r, int64_t n, const char *const *users,
+                                  const char *const *items, const float *values) {
+    static const char *const fn = "als_ratings_add_named";
+    if (!r) return als__errf(ALS_EINVAL, "%s: ratings handle is NULL", fn);
+    if (n < 0) return als__errf(ALS_ERANGE, "%s: n = %lld is negative", fn, (long long)n);
+    if (n == 0) return ALS_OK;
+    if (!users || !items) return als__errf(ALS_EINVAL, "%s: users or items is NULL", fn);
+    for (int64_t i = 0; i < n; i++) {
+        if (!users[i] || !items[i])
+            return als__errf(ALS_EINVAL, "%s: the %s name of row %lld is NULL; nothing was "
+                             "added", fn, users[i] ? "item" : "user", (long long)i);
+        if (values && !isfinite(values[i]))
+            return als__errf(ALS_EINVAL, "%s: the value of row %lld is %s; nothing was added",
+                             fn, (long long)i, isnan(values[i]) ? "NaN" : "infinite");
+    }
+    if ((!r->unames && r->umap.n > 0) || (!r->inames && r->imap.n > 0))
+        return als__errf(ALS_ESTATE, "%s: the ratings already hold integer %s ids; names and "
+                         "integer ids cannot share a column", fn,
+                         !r->unames && r->umap.n > 0 ? "user" : "item");
+    if ((uint64_t)n > SIZE_MAX / (2 * sizeof(int64_t)))
+        return als__errf(ALS_ENOMEM, "%s: %lld rows overflow the address space", fn,
+                         (long long)n);
+    int64_t *ids = malloc((size_t)n * 2 * sizeof *ids);
+    int made[2] = {!r->unames, !r->inames};
+    if (made[0]) r->unames = als__strdict_new();
+    if (made[1]) r->inames = als__strdict_new();
+    int64_t n0[2] = {als__strdict_count(r->unames), als__strdict_count(r->inames)};
+    int rc = ids && r->unames && r->inames ? ALS_OK : ALS_ENOMEM;
+    for (int64_t i = 0; !rc && i < n; i++) {
+        ids[i] = als__strdict_intern(r->unames, users[i], strlen(users[i]));
+        ids[n + i] = als__strdict_intern(r->inames, items[i], strlen(items[i]));
+        if (ids[i] < 0 || ids[n + i] < 0) rc = ALS_ENOMEM;
+    }
+    if (rc) rc = als__errf(ALS_ENOMEM, "%s: out of memory for %lld names", fn, (long long)n);
+    else rc = add_rows(r, n, ids, ids + n, values, NULL, fn);
+    free(ids);
+    if (rc) { /* nothing appended: the dictionaries go back to what they were */
+        als__strdict_truncate(r->unames, n0[0]);
+        als__strdict_truncate(r->inames, n0[1]);
+        for (int c = 0; c < 2; c++) {
+            als__strdict **d = c ? &r->inames : &r->unames;
+            if (made[c]) {
+                als__strdict_free(*d);
+                *d = NULL;
+            }
+        }
+    }
+    return rc;
 }
 
 ALS_API int64_t als_ratings_rows(const als_ratings *r) { return r ? r->n : 0; }

@@ -1,6 +1,7 @@
 /* String <-> id dictionaries of ratings read from text (als__strdict), the public name
  * lookups, and their text file (als_ratings_write_ids / als_ratings_read_ids). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,6 +118,27 @@ int64_t als__strdict_intern(als__strdict *d, const char *s, size_t len) {
     return id;
 }
 
+/* Forget the names with ids >= n (an append that failed half-way): the slots are rebuilt
+ * from the names kept, which needs no allocation. */
+void als__strdict_truncate(als__strdict *d, int64_t n) {
+    if (!d || n >= d->n) return;
+    d->n = n < 0 ? 0 : n;
+    d->len = d->n ? d->off[d->n] : 0;
+    if (!d->scap) return;
+    memset(d->slots, 0, (size_t)d->scap * sizeof *d->slots);
+    uint64_t mask = (uint64_t)d->scap - 1;
+    for (int64_t id = 0; id < d->n; id++) {
+        const char *s = d->buf + d->off[id];
+        uint64_t h = hash_bytes(s, d->off[id + 1] - d->off[id] - 1), i = h & mask;
+        while (d->slots[i].id1) i = (i + 1) & mask;
+        d->slots[i].hash = h;
+        d->slots[i].off = d->off[id];
+        d->slots[i].id1 = id + 1;
+    }
+}
+
+int64_t als__strdict_count(const als__strdict *d) { return d ? d->n : 0; }
+
 /* Deep copy; a NULL source copies as NULL. */
 int als__strdict_copy(als__strdict **out, const als__strdict *src) {
     *out = NULL;
@@ -192,14 +214,40 @@ static void write_dict(als__wfile *w, const char *kind, const als__strdict *d) {
     }
 }
 
-ALS_API int als_ratings_write_ids(const als_ratings *r, const char *path) {
+#define RUN_TAG "#als-ids run="
+
+ALS_API int als_ratings_write_ids_run(const als_ratings *r, const char *path, uint64_t run_id) {
     if (!r || !path) return als__errf(ALS_EINVAL, "als_ratings_write_ids: NULL argument");
     als__wfile w;
     int rc = als__wfile_open(&w, path);
     if (rc) return rc;
+    if (run_id) {
+        char head[48];
+        int hl = snprintf(head, sizeof head, RUN_TAG "%016llx\n", (unsigned long long)run_id);
+        als__wfile_write(&w, head, (size_t)hl);
+    }
     write_dict(&w, "user", r->unames);
     write_dict(&w, "item", r->inames);
     return als__wfile_commit(&w);
+}
+
+ALS_API int als_ratings_write_ids(const als_ratings *r, const char *path) {
+    return als_ratings_write_ids_run(r, path, 0);
+}
+
+/* The first line of a file with a run identity: "#als-ids run=" and 16 hex digits. */
+static int run_line(const char *s, size_t len, uint64_t *run_id) {
+    size_t tl = sizeof RUN_TAG - 1;
+    if (len != tl + 16 || memcmp(s, RUN_TAG, tl) != 0) return -1;
+    uint64_t v = 0;
+    for (size_t i = tl; i < len; i++) {
+        char c = s[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0) return -1;
+        v = v << 4 | (uint64_t)d;
+    }
+    *run_id = v;
+    return 0;
 }
 
 /* Undo write_dict's escapes in place; NULL on success, else what is wrong. */
@@ -272,7 +320,13 @@ static int ids_line(ids_reader *R, char *s, size_t len) {
 }
 
 ALS_API int als_ratings_read_ids(als_ratings *r, const char *path) {
+    return als_ratings_read_ids_run(r, path, NULL);
+}
+
+ALS_API int als_ratings_read_ids_run(als_ratings *r, const char *path, uint64_t *run_id) {
+    if (run_id) *run_id = 0;
     if (!r || !path) return als__errf(ALS_EINVAL, "als_ratings_read_ids: NULL argument");
+    uint64_t run = 0;
     FILE *f = fopen(path, "r");
     if (!f) {
         int e = errno;
@@ -290,6 +344,11 @@ ALS_API int als_ratings_read_ids(als_ratings *r, const char *path) {
         R.line++;
         if (len && line[len - 1] == '\n') len--;
         if (len && line[len - 1] == '\r') len--; /* a real '\r' in a name is escaped */
+        if (R.line == 1 && len && line[0] == '#') {
+            if (run_line(line, len, &run))
+                rc = ids_fail(&R, ALS_EFORMAT, "expected '" RUN_TAG "' and 16 hex digits");
+            continue;
+        }
         if (len) rc = ids_line(&R, line, len);
     }
     if (!rc && ferror(f)) {
@@ -309,5 +368,6 @@ ALS_API int als_ratings_read_ids(als_ratings *r, const char *path) {
     als__strdict_free(r->inames);
     r->unames = R.d[0];
     r->inames = R.d[1];
+    if (run_id) *run_id = run;
     return ALS_OK;
 }

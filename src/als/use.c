@@ -17,6 +17,7 @@ void als__model_clear(als_model *m) {
     als__afree(m->vpanels);
     m->vpanels = NULL;
     m->fitted = 0;
+    m->run_id = 0;
 }
 
 int als__model_finish(als_model *m) {

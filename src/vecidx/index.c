@@ -122,6 +122,12 @@ VECIDX_API int64_t vecidx_size(const vecidx *idx) { return idx ? idx->n : 0; }
 VECIDX_API int64_t vecidx_dim(const vecidx *idx) { return idx ? idx->d : 0; }
 VECIDX_API int vecidx_metric(const vecidx *idx) { return idx ? idx->metric : -1; }
 VECIDX_API int vecidx_kind(const vecidx *idx) { return idx ? idx->kind : -1; }
+VECIDX_API uint64_t vecidx_run_id(const vecidx *idx) { return idx ? idx->run_id : 0; }
+VECIDX_API int vecidx_set_run_id(vecidx *idx, uint64_t run_id) {
+    if (!idx) return als__errf(ALS_EINVAL, "vecidx_set_run_id: idx is NULL");
+    idx->run_id = run_id;
+    return ALS_OK;
+}
 VECIDX_API int64_t vecidx_nlist(const vecidx *idx) { return idx ? idx->nlist : 0; }
 
 /* Shape and finiteness checks shared by train, add and search. */

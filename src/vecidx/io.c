@@ -1,12 +1,15 @@
 /* vecidx_save / vecidx_load: the vecidx binary format (docs/formats.md).
  *
- * header (96 bytes, little-endian):
- *   0  magic "\x89VECIDX\n"      8  u32 format version (1)   12 u32 endian marker 0x01020304
+ * header (version 2: 112 bytes, little-endian):
+ *   0  magic "\x89VECIDX\n"      8  u32 format version (2)   12 u32 endian marker 0x01020304
  *   16 u32 kind                  20 u32 metric               24 i64 dim
  *   32 i64 n                     40 i64 nlist                48 i64 nprobe
  *   56 i64 seed                  64 i64 kmeans_iters         72 i64 train_per_list
- *   80 u32 flags (bit 0: explicit ids)   84 u32 header CRC-32 of bytes 0..83
- *   88 u64 payload bytes
+ *   80 u32 flags (bit 0: explicit ids)   84 u32 zero
+ *   88 u64 payload bytes         96 u64 run identity (vecidx_run_id)
+ *   104 u32 header CRC-32 of bytes 0..103   108 u32 zero
+ * Version 1 (still read, run identity 0): 96 bytes, the CRC of bytes 0..83 at 84, no run
+ * identity.
  * payload: flat: [ids n x i64 if flag] vectors n x dim f32 (row-major)
  *          ivf:  centroids nlist x dim f32, list sizes nlist x i64,
  *                then per list: ids size x i64, vectors size x dim f32
@@ -17,8 +20,9 @@
 
 #include "vecidx/vecidx_internal.h"
 
-#define HDR 96
-#define FORMAT_VERSION 1u
+#define HDR 112 /* version 2 */
+#define HDR_V1 96
+#define FORMAT_VERSION 2u
 static const unsigned char MAGIC[8] = {0x89, 'V', 'E', 'C', 'I', 'D', 'X', '\n'};
 
 /* Write store vectors (row-major) and optionally their ids (position ids if implicit). */
@@ -63,8 +67,9 @@ VECIDX_API int vecidx_save(const vecidx *idx, const char *path) {
     als__st64(h + 64, (uint64_t)idx->kmeans_iters);
     als__st64(h + 72, (uint64_t)idx->train_per_list);
     als__st32(h + 80, (uint32_t)(flat_ids | (ivf && idx->trained ? 2 : 0)));
-    als__st32(h + 84, als__crc32(0, h, 84));
     als__st64(h + 88, payload);
+    als__st64(h + 96, idx->run_id);
+    als__st32(h + 104, als__crc32(0, h, 104));
 
     als__wfile w;
     int rc = als__wfile_open(&w, path);
@@ -127,14 +132,21 @@ VECIDX_API int vecidx_load(vecidx **out, const char *path) {
     int rc = als__rfile_open(&r, path);
     if (rc) return rc;
     unsigned char h[HDR];
-    if (r.size < HDR || als__rfile_read(&r, h, HDR) || memcmp(h, MAGIC, 8) != 0)
+    if (r.size < HDR_V1 || als__rfile_read(&r, h, HDR_V1) || memcmp(h, MAGIC, 8) != 0)
         return load_fail(&r, NULL, als__errf(ALS_EFORMAT, "%s is not a vecidx file", path));
     uint32_t ver = als__ld32(h + 8);
-    if (ver != FORMAT_VERSION)
-        return load_fail(&r, NULL, als__errf(ALS_EFORMAT, "%s: format version %u, this library reads %u",
+    if (ver != 1 && ver != FORMAT_VERSION)
+        return load_fail(&r, NULL, als__errf(ALS_EFORMAT, "%s: format version %u, this library reads 1 and %u",
                                              path, ver, FORMAT_VERSION));
-    if (als__ld32(h + 12) != 0x01020304u || als__ld32(h + 84) != als__crc32(0, h, 84))
+    uint64_t hdr = ver == 1 ? HDR_V1 : HDR;
+    if (hdr > HDR_V1 && (r.size < hdr || als__rfile_read(&r, h + HDR_V1, hdr - HDR_V1)))
+        return load_fail(&r, NULL, als__errf(ALS_EFORMAT, "%s: truncated header", path));
+    int hdr_ok = ver == 1 ? als__ld32(h + 84) == als__crc32(0, h, 84)
+                          : als__ld32(h + 104) == als__crc32(0, h, 104) && als__ld32(h + 84) == 0 &&
+                                als__ld32(h + 108) == 0;
+    if (als__ld32(h + 12) != 0x01020304u || !hdr_ok)
         return load_fail(&r, NULL, als__errf(ALS_EFORMAT, "%s: corrupt header (checksum)", path));
+    uint64_t run_id = ver == 1 ? 0 : als__ld64(h + 96);
     uint32_t kind = als__ld32(h + 16), metric = als__ld32(h + 20), flags = als__ld32(h + 80);
     int64_t d = (int64_t)als__ld64(h + 24), n = (int64_t)als__ld64(h + 32);
     int64_t nlist = (int64_t)als__ld64(h + 40);
@@ -152,7 +164,7 @@ VECIDX_API int vecidx_load(vecidx **out, const char *path) {
               __builtin_mul_overflow(un, 8 + ud * 4, &t2) || __builtin_add_overflow(t1, t2, &want);
     else
         ovf = __builtin_mul_overflow(un, ud * 4 + ((flags & 1) ? 8 : 0), &want);
-    if (ovf || want != payload || payload > r.size - HDR || r.size - HDR - payload != 4)
+    if (ovf || want != payload || payload > r.size - hdr || r.size - hdr - payload != 4)
         return load_fail(&r, NULL, als__errf(ALS_EFORMAT, "%s: sizes in the header do not match the "
                                              "file (truncated or corrupt)", path));
     vecidx *idx;
@@ -165,7 +177,8 @@ VECIDX_API int vecidx_load(vecidx **out, const char *path) {
             return load_fail(&r, idx, als__errf(ALS_EFORMAT, "%s: parameter out of range", path));
 
     int l2 = metric == VECIDX_METRIC_L2;
-    const int64_t tmp_rows = 4096;
+    /* staging for at most 4096 rows, and never more rows than the file holds */
+    const int64_t tmp_rows = n < 4096 ? (n > 0 ? n : 1) : 4096;
     float *tmp = malloc((size_t)tmp_rows * (size_t)d * sizeof(float));
     if (!tmp) return load_fail(&r, idx, als__errf(ALS_ENOMEM, "vecidx_load: out of memory"));
     r.crc = 0;
@@ -214,6 +227,7 @@ VECIDX_API int vecidx_load(vecidx **out, const char *path) {
     if (als__ld32(tr) != payload_crc)
         return load_fail(&r, idx, als__errf(ALS_EFORMAT, "%s: payload checksum mismatch (corrupt file)", path));
     idx->n = n;
+    idx->run_id = run_id;
     als__rfile_close(&r);
     *out = idx;
     return ALS_OK;

@@ -21,6 +21,7 @@ struct vecidx {
     int64_t n; /* vectors held in total */
     /* parameters */
     int64_t nprobe, seed, kmeans_iters, train_per_list, num_threads, simd;
+    uint64_t run_id; /* training run of the vectors (vecidx_set_run_id), 0 = none */
     /* flat */
     vecidx__store flat;
     /* IVF */
