@@ -136,6 +136,65 @@ head -c 100 "$T/m.als.inter" >"$T/trunc.als.inter"; cp "$T/m.als" "$T/trunc.als"
 expect_fail "truncated interactions file" "$T/bad.csv" expand --model "$T/trunc.als" --index "$T/flat.vidx" --item "$ITEM" --out "$T/bad.csv"
 expect_fail "unwritable output" "$T/nodir/a.csv" expand --model "$T/m.als" --index "$T/flat.vidx" --item "$ITEM" --out "$T/nodir/a.csv"
 
+# ---- files from two training runs never mix (issue: an index of another run was read
+# out of bounds). Every pair of model / .inter / .ids / index / .meta is tried. ----
+lk train --ratings "$T/p.csv" --header --out "$T/m2.als" --rank 8 --maxIter 2 --quiet &&
+  lk index --model "$T/m2.als" --kind flat --out "$T/flat2.vidx" || ko "second training run"
+mix() { # mix NAME: a copy of m.als's set under NAME.als, side files then replaced by the caller
+  for x in "" .inter .ids; do cp "$T/m.als$x" "$T/$1.als$x"; done
+}
+expect_fail "index of another run" "$T/bad.csv" expand --model "$T/m.als" --index "$T/flat2.vidx" --item "$ITEM" --out "$T/bad.csv"
+grep -q 'another training run' "$T/err" || ko "index of another run: message names the cause"
+mix mixi; cp "$T/m2.als.inter" "$T/mixi.als.inter"
+expect_fail ".inter of another run" "$T/bad.csv" expand --model "$T/mixi.als" --index "$T/flat.vidx" --item "$ITEM" --out "$T/bad.csv"
+grep -q 'another training run' "$T/err" || ko ".inter of another run: message names the cause"
+mix mixd; cp "$T/m2.als.ids" "$T/mixd.als.ids"
+expect_fail ".ids of another run" "$T/bad.csv" expand --model "$T/mixd.als" --index "$T/flat.vidx" --item "$ITEM" --out "$T/bad.csv"
+grep -q 'another training run' "$T/err" || ko ".ids of another run: message names the cause"
+mix mixm; cp "$T/m2.als" "$T/mixm.als" # the other run's model with this run's side files
+expect_fail "model of another run" "$T/bad.csv" expand --model "$T/mixm.als" --index "$T/flat2.vidx" --item "$ITEM" --out "$T/bad.csv"
+expect_fail "index of another run (index command)" "$T/bad.vidx" index --model "$T/mixm.als" --out "$T/bad.vidx"
+mix mixn; rm "$T/mixn.als.ids"
+expect_fail "missing .ids" "$T/bad.csv" expand --model "$T/mixn.als" --index "$T/flat.vidx" --item "$ITEM" --out "$T/bad.csv"
+grep -q 'is missing' "$T/err" || ko "missing .ids: message says the file is missing"
+cp "$T/flat.vidx" "$T/flatm.vidx"; cp "$T/flat2.vidx.meta" "$T/flatm.vidx.meta"
+expect_fail ".meta of another index" "$T/bad.csv" expand --model "$T/m.als" --index "$T/flatm.vidx" --item "$ITEM" --out "$T/bad.csv"
+rm "$T/flatm.vidx.meta"
+expect_fail "missing .meta" "$T/bad.csv" expand --model "$T/m.als" --index "$T/flatm.vidx" --item "$ITEM" --out "$T/bad.csv"
+# the audience of the matching set still works after all that
+lk expand --model "$T/m2.als" --index "$T/flat2.vidx" --item "$ITEM" --route i2u2u --audience 50 --out "$T/a2.csv" &&
+  check_audience "matching second run" "$T/a2.csv" 50 "$T/seeds" || ko "matching second run"
+
+# ---- zero-padded account numbers stay distinct and come back byte for byte ----
+# even users are written zero-padded (000124), odd ones plain; user 123's rows are copied
+# to account 00123, which must stay a user of its own.
+awk -F, 'NR == 1 { print "user_acct,item_id,date"; next }
+         { u = ($1 % 2 == 0) ? sprintf("%06d", $1) : $1; print u "," $2 "," $3
+           if ($1 == 123) print "00123," $2 "," $3 }' "$T/p.csv" >"$T/z.csv"
+NZ=$(awk -F, 'NR > 1 { print $1 }' "$T/z.csv" | sort -u | wc -l)
+if lk train --ratings "$T/z.csv" --header --user-col user_acct --out "$T/z.als" --rank 8 --maxIter 4 --quiet &&
+   grep -q "$NZ users" "$T/out"; then ok "zero-padded ids: $NZ distinct accounts (00123 apart from 123)"
+else ko "zero-padded ids: $NZ accounts expected ($(cat "$T/out"))"; fi
+lk index --model "$T/z.als" --out "$T/z.vidx" || ko "zero-padded ids: index"
+if lk expand --model "$T/z.als" --index "$T/z.vidx" --item "$ITEM" --route i2u --audience 100000 --out "$T/za.csv"; then
+  # every audience id is an id of the input, byte for byte, and the padded ones are there
+  stray=$(awk -F, 'NR == FNR { if (FNR > 1) s[$1] = 1; next } FNR > 1 && !($1 in s) { n++ } END { print n + 0 }' "$T/z.csv" "$T/za.csv")
+  padded=$(awk -F, 'FNR > 1 && $1 ~ /^0[0-9]+$/ { n++ } END { print n + 0 }' "$T/za.csv")
+  [ "$stray" = 0 ] && [ "$padded" -gt 0 ] && ok "zero-padded ids come back as given ($padded padded ids)" ||
+    ko "zero-padded ids: $stray ids not in the input, $padded padded ids"
+else ko "zero-padded ids: expand"; fi
+NI=$(awk -F, 'NR > 1 { print $1 + 0 }' "$T/z.csv" | sort -u | wc -l)
+lk train --ratings "$T/z.csv" --header --user-col user_acct --ids int --out "$T/zi.als" --rank 8 --maxIter 2 --quiet &&
+  grep -q "$NI users" "$T/out" && ok "--ids int reads padded ids as numbers ($NI users)" || ko "--ids int ($(cat "$T/out"))"
+lk train --ratings "$T/p.csv" --header --ids string --out "$T/ps.als" --rank 8 --maxIter 2 --quiet &&
+  [ "$(grep -c '^user' "$T/ps.als.ids")" -eq "$NU" ] && ok "--ids string keeps numbers as names" || ko "--ids string"
+expect_fail "--ids bogus" "$T/bad.als" train --ratings "$T/p.csv" --header --ids hex --out "$T/bad.als"
+# a column that turns to guest ids far down is read as strings, not refused
+{ cat "$T/p.csv"; echo "guest-1,$ITEM,2024-12-31"; } >"$T/g.csv"
+lk train --ratings "$T/g.csv" --header --out "$T/g.als" --rank 8 --maxIter 2 --quiet &&
+  grep -q "^user	.*	guest-1\$" "$T/g.als.ids" && ok "a guest id on the last line makes the column strings" ||
+  ko "guest id on the last line"
+
 # ---- real data (skipped when absent) ----
 ML=$DATA/ml-100k/u.data
 if [ -f "$ML" ]; then

@@ -11,7 +11,10 @@
 
 #include "lookalike.h"
 
-static const char INTER_MAGIC[8] = {'L', 'K', 'I', 'N', 'T', 'E', 'R', '1'};
+/* Version 2 adds the model's run identity to the header; version 1 files are refused
+ * (they cannot say which model they belong to). */
+static const char INTER_MAGIC[8] = {'L', 'K', 'I', 'N', 'T', 'E', 'R', '2'};
+static const char INTER_MAGIC_V1[8] = {'L', 'K', 'I', 'N', 'T', 'E', 'R', '1'};
 
 static int data_init_model(lk_data *d, als_model *m) {
     const als_matrix *uf = als_model_user_factors(m), *itf = als_model_item_factors(m);
@@ -22,6 +25,7 @@ static int data_init_model(lk_data *d, als_model *m) {
     d->rank = als_matrix_cols(uf);
     d->user_ids = als_model_user_ids(m);
     d->item_ids = als_model_item_ids(m);
+    d->run_id = als_model_run_id(m);
     if (d->nu > INT32_MAX) return lk_fail("more than 2^31 users are not supported");
     return 0;
 }
@@ -109,8 +113,8 @@ int lk_data_save_sidecars(const lk_data *d, const als_ratings *r, const char *mo
     lk_out o;
     snprintf(path, sizeof path, "%s.inter", model_path);
     if (lk_out_open(&o, path)) return LK_EXIT_FAIL;
-    int64_t hdr[3] = {d->nu, d->ni, d->item_ptr[d->ni]};
-    if (write_all(o.f, INTER_MAGIC, 1, 8) || write_all(o.f, hdr, sizeof hdr[0], 3) ||
+    int64_t hdr[4] = {d->nu, d->ni, d->item_ptr[d->ni], (int64_t)d->run_id};
+    if (write_all(o.f, INTER_MAGIC, 1, 8) || write_all(o.f, hdr, sizeof hdr[0], 4) ||
         write_all(o.f, d->item_ptr, sizeof *d->item_ptr, (size_t)d->ni + 1) ||
         write_all(o.f, d->item_users, sizeof *d->item_users, (size_t)hdr[2]) ||
         write_all(o.f, d->user_count, sizeof *d->user_count, (size_t)d->nu)) {
@@ -119,7 +123,7 @@ int lk_data_save_sidecars(const lk_data *d, const als_ratings *r, const char *mo
     }
     if (lk_out_commit(&o)) return LK_EXIT_FAIL;
     snprintf(path, sizeof path, "%s.ids", model_path);
-    int rc = als_ratings_write_ids(r, path);
+    int rc = als_ratings_write_ids_run(r, path, d->run_id);
     if (rc) return lk_lib_fail(path, rc);
     return 0;
 }
@@ -131,19 +135,30 @@ static int read_inter(lk_data *d, const char *path) {
                        path, strerror(errno));
     struct stat st;
     char magic[8];
-    int64_t hdr[3];
-    int bad = fstat(fileno(f), &st) != 0 || fread(magic, 1, 8, f) != 8 ||
-              memcmp(magic, INTER_MAGIC, 8) != 0 || fread(hdr, sizeof hdr[0], 3, f) != 3 ||
-              hdr[0] != d->nu || hdr[1] != d->ni || hdr[2] < 0;
+    int64_t hdr[4];
+    int bad = fstat(fileno(f), &st) != 0 || fread(magic, 1, 8, f) != 8;
+    if (!bad && memcmp(magic, INTER_MAGIC_V1, 8) == 0) {
+        fclose(f);
+        return lk_fail("%s: written by lookalike 1.0, without the model's run identity; run "
+                       "'lookalike train' again", path);
+    }
+    bad = bad || memcmp(magic, INTER_MAGIC, 8) != 0 || fread(hdr, sizeof hdr[0], 4, f) != 4;
+    if (!bad && (uint64_t)hdr[3] != d->run_id) {
+        fclose(f);
+        return lk_fail("%s belongs to another training run than the model (run %016llx, the "
+                       "model's is %016llx): use the files 'lookalike train' wrote together",
+                       path, (unsigned long long)hdr[3], (unsigned long long)d->run_id);
+    }
+    bad = bad || hdr[0] != d->nu || hdr[1] != d->ni || hdr[2] < 0;
     /* Check the sizes against the file before allocating anything they name. */
     if (!bad) {
-        double want = 32.0 + 8.0 * ((double)hdr[1] + 1) + 4.0 * (double)hdr[2] + 8.0 * (double)hdr[0];
+        double want = 40.0 + 8.0 * ((double)hdr[1] + 1) + 4.0 * (double)hdr[2] + 8.0 * (double)hdr[0];
         bad = want != (double)st.st_size;
     }
     if (bad) {
         fclose(f);
-        return lk_fail("%s: not the interactions file of this model (corrupt, or from another "
-                       "training run)", path);
+        return lk_fail("%s: not the interactions file of this model (corrupt or truncated)",
+                       path);
     }
     d->item_ptr = malloc(((size_t)d->ni + 1) * sizeof *d->item_ptr);
     d->item_users = malloc((size_t)(hdr[2] ? hdr[2] : 1) * sizeof *d->item_users);
@@ -175,15 +190,25 @@ int lk_data_load(lk_data *d, const char *model_path) {
         d->own = 0;
         return LK_EXIT_FAIL;
     }
+    if (d->run_id == 0)
+        return lk_fail("%s: written before libals 1.1, without a training-run identity, so its "
+                       "side files cannot be checked; run 'lookalike train' again", model_path);
     char path[4200];
     snprintf(path, sizeof path, "%s.inter", model_path);
     if (read_inter(d, path)) return LK_EXIT_FAIL;
     if ((rc = als_ratings_create(&d->names_owned))) return lk_lib_fail("dictionaries", rc);
     d->names = d->names_owned;
     snprintf(path, sizeof path, "%s.ids", model_path);
-    rc = als_ratings_read_ids(d->names_owned, path);
-    if (rc == ALS_ENOTFOUND) return 0; /* integer ids, or a model trained elsewhere */
+    uint64_t run = 0;
+    rc = als_ratings_read_ids_run(d->names_owned, path, &run);
+    if (rc == ALS_ENOTFOUND)
+        return lk_fail("%s is missing: 'lookalike train' writes it beside the model (it holds "
+                       "the user and item names); keep the model's files together", path);
     if (rc) return lk_lib_fail(path, rc);
+    if (run != d->run_id)
+        return lk_fail("%s belongs to another training run than the model (run %016llx, the "
+                       "model's is %016llx): its names would be mixed up",
+                       path, (unsigned long long)run, (unsigned long long)d->run_id);
     return 0;
 }
 

@@ -130,9 +130,9 @@ int lk_cmd_expand(int argc, char **argv) {
     }
     lk_data d;
     vecidx *idx = NULL;
-    lk_index_meta meta = {0, VECIDX_METRIC_IP};
+    lk_index_meta meta = {0, VECIDX_METRIC_IP, 0};
     double t0 = lk_now();
-    if (!(rc = lk_data_load(&d, model)) && (!index || !(rc = lk_index_load(&idx, &meta, index))))
+    if (!(rc = lk_data_load(&d, model)) && (!index || !(rc = lk_index_load(&idx, &meta, index, &d))))
         rc = lk_expand_with(&d, idx, &meta, &a, out);
     if (!rc) printf("expand: %.2f s\n", lk_now() - t0);
     vecidx_destroy(idx);

@@ -40,7 +40,10 @@ int lk_index_build(vecidx **out, const lk_data *d, const char *kind, int64_t nli
     } else {
         rc = vecidx_flat_create(&idx, d->rank, meta->metric);
     }
-    if (rc || (rc = vecidx_train(idx, x)) || (rc = vecidx_add(idx, x, d->user_ids))) goto lib;
+    if (rc || (rc = vecidx_train(idx, x)) || (rc = vecidx_add(idx, x, d->user_ids)) ||
+        (rc = vecidx_set_run_id(idx, d->run_id)))
+        goto lib;
+    meta->run_id = d->run_id;
     als_matrix_destroy(x);
     if (!quiet)
         fprintf(stderr, "index: %s %s, %lld users x %lld%s\n", kind, metric, (long long)d->nu,
@@ -60,26 +63,62 @@ int lk_index_save(const vecidx *idx, const lk_index_meta *meta, const char *path
     if (rc) return lk_lib_fail(path, rc);
     snprintf(mp, sizeof mp, "%s.meta", path);
     if (lk_out_open(&o, mp)) return LK_EXIT_FAIL;
-    fprintf(o.f, "lookalike-index 1\nmetric %s\n",
-            meta->cosine ? "cosine" : meta->metric == VECIDX_METRIC_L2 ? "l2" : "ip");
+    fprintf(o.f, "lookalike-index 2\nmetric %s\nrun %016llx\n",
+            meta->cosine ? "cosine" : meta->metric == VECIDX_METRIC_L2 ? "l2" : "ip",
+            (unsigned long long)meta->run_id);
     return lk_out_commit(&o);
 }
 
-int lk_index_load(vecidx **out, lk_index_meta *meta, const char *path) {
+static int index_refuse(vecidx **out, const char *msg) {
+    vecidx_destroy(*out);
+    *out = NULL;
+    return lk_fail("%s", msg);
+}
+
+int lk_index_load(vecidx **out, lk_index_meta *meta, const char *path, const lk_data *d) {
     int rc = vecidx_load(out, path);
     if (rc) return lk_lib_fail("loading the index", rc);
     meta->metric = vecidx_metric(*out);
     meta->cosine = 0;
-    char mp[4200], word[32] = "";
+    meta->run_id = vecidx_run_id(*out);
+    char msg[9000], mp[4200], word[32] = "";
+    /* The index maps its ids back through the model: one from another run would name the
+     * wrong users (or none), so it must come from this very model. */
+    if (meta->run_id == 0) {
+        snprintf(msg, sizeof msg, "%s has no training-run identity (built before libals 1.1 or "
+                 "by another program); rebuild it with 'lookalike index --model MODEL'", path);
+        return index_refuse(out, msg);
+    }
+    if (meta->run_id != d->run_id) {
+        snprintf(msg, sizeof msg, "%s was built from another training run's model (index run "
+                 "%016llx, model run %016llx); rebuild it with 'lookalike index --model MODEL'",
+                 path, (unsigned long long)meta->run_id, (unsigned long long)d->run_id);
+        return index_refuse(out, msg);
+    }
+    if (vecidx_size(*out) != d->nu || vecidx_dim(*out) != d->rank) {
+        snprintf(msg, sizeof msg, "%s holds %lld vectors of dimension %lld, not the model's %lld "
+                 "users of rank %lld; rebuild it", path, (long long)vecidx_size(*out),
+                 (long long)vecidx_dim(*out), (long long)d->nu, (long long)d->rank);
+        return index_refuse(out, msg);
+    }
+    unsigned long long run = 0;
     snprintf(mp, sizeof mp, "%s.meta", path);
     FILE *f = fopen(mp, "r");
-    if (!f) return 0; /* an index built elsewhere: take its metric as it is */
-    int ok = fscanf(f, "lookalike-index 1 metric %31s", word) == 1;
+    if (!f) {
+        snprintf(msg, sizeof msg, "%s is missing: 'lookalike index' writes it beside the index "
+                 "(it says whether the vectors were normalized)", mp);
+        return index_refuse(out, msg);
+    }
+    int ok = fscanf(f, "lookalike-index 2 metric %31s run %llx", word, &run) == 2;
     fclose(f);
     if (!ok || (strcmp(word, "cosine") && strcmp(word, "ip") && strcmp(word, "l2"))) {
-        vecidx_destroy(*out);
-        *out = NULL;
-        return lk_fail("%s: malformed index metadata", mp);
+        snprintf(msg, sizeof msg, "%s: malformed index metadata", mp);
+        return index_refuse(out, msg);
+    }
+    if (run != meta->run_id) {
+        snprintf(msg, sizeof msg, "%s belongs to another index (run %016llx, the index's is "
+                 "%016llx)", mp, run, (unsigned long long)meta->run_id);
+        return index_refuse(out, msg);
     }
     meta->cosine = !strcmp(word, "cosine");
     return 0;

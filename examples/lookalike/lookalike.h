@@ -67,6 +67,7 @@ typedef struct {
     als_ratings *names_owned; /* set when loaded from MODEL.ids */
     int own;             /* the model was loaded here and is freed with the data */
     int64_t nu, ni, rank;
+    uint64_t run_id;     /* the model's training-run identity, carried by every side file */
     const int64_t *user_ids, *item_ids; /* borrowed from model */
     int64_t *item_ptr;   /* CSR by item row: item_ptr[ni + 1] */
     int32_t *item_users; /* distinct user rows of each item */
@@ -93,11 +94,14 @@ const char *lk_item_label(const lk_data *d, int64_t item_row, char *buf, size_t 
 typedef struct {
     int cosine; /* user vectors were normalized before indexing */
     int metric; /* VECIDX_METRIC_* */
+    uint64_t run_id; /* the model's training run */
 } lk_index_meta;
 int lk_index_build(vecidx **out, const lk_data *d, const char *kind, int64_t nlist,
                    const char *metric, lk_index_meta *meta, int quiet);
 int lk_index_save(const vecidx *idx, const lk_index_meta *meta, const char *path);
-int lk_index_load(vecidx **out, lk_index_meta *meta, const char *path);
+/* Load an index and check that it was built from d's model (same run identity, users
+ * and rank); one line and LK_EXIT_FAIL otherwise. */
+int lk_index_load(vecidx **out, lk_index_meta *meta, const char *path, const lk_data *d);
 
 /* ---- route.c: the three expansion routes ---- */
 #define LK_ROUTE_I2U2U 0

@@ -16,6 +16,12 @@
 
 #include "lookalike.h"
 
+/* Where the documentation lives: the source tree's docs/ for the build-tree program, the
+ * installed share/doc folder for the installed one (both set by the Makefile). */
+#ifndef LK_DOCDIR
+#define LK_DOCDIR "docs"
+#endif
+
 static const char USAGE[] =
     "usage: lookalike COMMAND [--option value ...]\n"
     "\n"
@@ -33,12 +39,14 @@ static const char USAGE[] =
     "            [index and expand options]: train, index and expand in one command\n"
     "\n"
     "  reading:  --sep C --header --user-col COL --item-col COL --value-col COL --time-col COL\n"
-    "            --skip-bad   (COL: 0-based index, or a name with --header)\n"
+    "            --skip-bad --ids auto|int|string   (COL: 0-based index, or a name with --header;\n"
+    "            auto: a column is integer only if every id is a plain integer, so zero-padded\n"
+    "            ids like 00123 stay strings, byte for byte)\n"
     "  ALS:      Spark's names: --rank 16 --maxIter 10 --regParam 0.01 --implicitPrefs true\n"
     "            --alpha 1.0 --nonnegative false --seed 42, and --solver cholesky|cg --cgSteps\n"
     "            --regScaling count|none --numThreads N\n"
     "\n"
-    "Walk-through: docs/lookalike.md\n";
+    "Walk-through: " LK_DOCDIR "/lookalike.md\n";
 
 static int mkdir_p(const char *dir) {
     char p[4096];

@@ -77,9 +77,17 @@ static int gather(const als_matrix *f, const int64_t *rows, int64_t n, int cosin
     return 0;
 }
 
-/* vecidx_expand's external ids back to factor rows. */
-static void ids_to_rows(const lk_data *d, int64_t *ids, int64_t n) {
-    for (int64_t i = 0; i < n; i++) ids[i] = als_model_user_row(d->model, ids[i]);
+/* vecidx_expand's external ids back to factor rows. An id the model does not know means
+ * the index is not this model's: never used as a row. */
+static int ids_to_rows(const lk_data *d, int64_t *ids, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        int64_t row = als_model_user_row(d->model, ids[i]);
+        if (row < 0 || row >= d->nu)
+            return lk_fail("the index returned user id %lld, which the model does not have: "
+                           "the index was not built from this model", (long long)ids[i]);
+        ids[i] = row;
+    }
+    return 0;
 }
 
 static int make_filter(const lk_data *d, const int64_t *rows, int64_t n, vecidx_filter **f) {
@@ -102,7 +110,10 @@ static int expand_vectors(const lk_data *d, const vecidx *idx, const als_matrix 
     int rc = vecidx_expand(idx, q, k, agg, f, n, rows_out, scores_out, found);
     vecidx_filter_destroy(f);
     if (rc) return lk_lib_fail("expanding the audience", rc);
-    ids_to_rows(d, rows_out, *found);
+    if (ids_to_rows(d, rows_out, *found)) {
+        *found = 0;
+        return LK_EXIT_FAIL;
+    }
     return 0;
 }
 

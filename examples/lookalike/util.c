@@ -172,7 +172,7 @@ int lk_arg_all(const lk_args *a, const char *name, const char **out, int cap) {
 /* ---- ratings input and ALS training ---- */
 
 const char *const LK_CSV_OPTS[] = {"sep", "header!", "user-col", "item-col", "value-col",
-                                   "time-col", "skip-bad!", NULL};
+                                   "time-col", "skip-bad!", "ids", NULL};
 const char *const LK_ALS_PARAMS[] = {"rank", "maxIter", "regParam", "implicitPrefs", "alpha",
                                      "nonnegative", "seed", "solver", "cgSteps", "regScaling",
                                      "numThreads", NULL};
@@ -193,10 +193,14 @@ int lk_csv_options(const lk_args *a, int want_time, char *buf, size_t cap) {
         else if (!strcmp(sep, "|")) sep = "pipe";
         else if (strpbrk(sep, bad)) return lk_usage_error("--sep: unsupported separator '%s'", sep);
     }
-    int n = snprintf(buf, cap, "header=%d,user=%s,item=%s%s%s%s%s%s%s%s", lk_arg_flag(a, "header"),
-                     u ? u : "0", it ? it : "1", v ? ",value=" : "", v ? v : "",
-                     t ? ",time=" : "", t ? t : "", sep ? ",sep=" : "", sep ? sep : "",
-                     lk_arg_flag(a, "skip-bad") ? ",skip_bad=1" : "");
+    const char *ids = lk_arg(a, "ids");
+    if (ids && strcmp(ids, "auto") && strcmp(ids, "int") && strcmp(ids, "string"))
+        return lk_usage_error("--ids is auto, int or string, not '%s'", ids);
+    int n = snprintf(buf, cap, "header=%d,user=%s,item=%s%s%s%s%s%s%s%s,ids=%s",
+                     lk_arg_flag(a, "header"), u ? u : "0", it ? it : "1", v ? ",value=" : "",
+                     v ? v : "", t ? ",time=" : "", t ? t : "", sep ? ",sep=" : "",
+                     sep ? sep : "", lk_arg_flag(a, "skip-bad") ? ",skip_bad=1" : "",
+                     ids ? ids : "auto");
     if (n < 0 || (size_t)n >= cap) return lk_usage_error("reading options too long");
     return 0;
 }
