@@ -206,6 +206,21 @@ ALS_API int als_matrix_normalize_rows(als_matrix *m);
 ALS_API int als_matrix_read_npy(als_matrix **out, const char *path);
 
 /**
+ * @brief Read int64 ids from a NumPy .npy file: 1-D (or n x 1), dtype '<i8', C order; the
+ *        id files als_model_export_npy writes (PREFIX_user_ids.npy) and np.save of an
+ *        int64 array. Call with cap 0 to learn the count, then with an array that large.
+ * @param[out] ids_out up to cap ids; filled only when the file holds at most cap ids (may
+ *             be NULL when cap is 0).
+ * @return the number of ids in the file (which may exceed cap: nothing is written then),
+ *         or a negative code.
+ * @retval ALS_EINVAL path NULL, or ids_out NULL with cap > 0.  @retval ALS_ERANGE cap < 0.
+ * @retval ALS_ENOTFOUND / ALS_EIO file errors.
+ * @retval ALS_EFORMAT not a .npy file, another dtype or shape, or the wrong data length.
+ * Thread safety: safe. @since 1.1
+ */
+ALS_API int64_t als_ids_read_npy(const char *path, int64_t *ids_out, int64_t cap);
+
+/**
  * @brief Write a matrix as a NumPy .npy file (version 1.0, '<f4', C order, 2-D).
  *        The write is atomic: a temporary file in the same folder is written, flushed
  *        to disk and renamed, so an existing file is never left half-written.

@@ -1795,6 +1795,32 @@ static void test_export_npy(void **state) {
     check_ids_npy(path, als_model_user_ids(m), NU);
     snprintf(path, sizeof path, "%s%s", prefix, suffix[3]);
     check_ids_npy(path, als_model_item_ids(m), NI);
+    /* the library reads its own id files back: count first, then the ids */
+    int64_t got[NU + 1];
+    snprintf(path, sizeof path, "%s%s", prefix, suffix[2]);
+    assert_int_equal(als_ids_read_npy(path, NULL, 0), NU);
+    assert_int_equal(als_ids_read_npy(path, got, NU - 1), NU); /* too small: count only */
+    got[NU] = 77;
+    assert_int_equal(als_ids_read_npy(path, got, NU + 1), NU);
+    assert_memory_equal(got, als_model_user_ids(m), NU * sizeof(int64_t));
+    assert_int_equal(got[NU], 77);
+    assert_int_equal(als_ids_read_npy(path, NULL, 5), ALS_EINVAL);
+    assert_int_equal(als_ids_read_npy(path, got, -1), ALS_ERANGE);
+    assert_int_equal(als_ids_read_npy(NULL, got, 1), ALS_EINVAL);
+    snprintf(path, sizeof path, "%s%s", prefix, suffix[0]); /* float32 factors are not ids */
+    assert_int_equal(als_ids_read_npy(path, got, NU), ALS_EFORMAT);
+    snprintf(path, sizeof path, "%s_none.npy", prefix);
+    assert_int_equal(als_ids_read_npy(path, got, NU), ALS_ENOTFOUND);
+    {   /* truncated: one id short */
+        size_t n;
+        snprintf(path, sizeof path, "%s%s", prefix, suffix[3]);
+        unsigned char *b = slurp(path, &n);
+        snprintf(path, sizeof path, "%s_cut.npy", prefix);
+        write_bytes(path, b, n - 8);
+        assert_int_equal(als_ids_read_npy(path, got, NU), ALS_EFORMAT);
+        unlink(path);
+        free(b);
+    }
     for (int s = 0; s < 4; s++) {
         snprintf(path, sizeof path, "%s%s", prefix, suffix[s]);
         assert_int_equal(unlink(path), 0);
