@@ -117,7 +117,7 @@ $(BUILD)/examples/%: examples/%.c $(LIBS_ALL)
 	$(CC) $(CPPFLAGS) $(PROG_CFLAGS) $(CFLAGS) -MMD -MP $< -o $@ $(LDFLAGS) $(PROG_LDFLAGS)
 $(LOOKALIKE): $(LOOKALIKE_SRC) examples/lookalike/lookalike.h $(LIBS_ALL)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(PROG_CFLAGS) $(CFLAGS) $(LOOKALIKE_SRC) -o $@ $(LDFLAGS) $(PROG_LDFLAGS)
+	$(CC) $(CPPFLAGS) $(PROG_CFLAGS) $(CFLAGS) -DLK_DOCDIR='"$(abspath docs)"' $(LOOKALIKE_SRC) -o $@ $(LDFLAGS) $(PROG_LDFLAGS)
 $(BUILD)/bench/%: tests/bench/%.c tests/bench/bench_util.h $(LIBS_ALL)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(PROG_CFLAGS) $(CFLAGS) -MMD -MP $< -o $@ $(LDFLAGS) $(PROG_LDFLAGS)
@@ -164,8 +164,9 @@ check test: deps
 	        GOPATH=$(abspath $(BUILD))/gopath OMP_NUM_THREADS=2 BLIS_NUM_THREADS=1 \
 	        go test -count=1 -v ./...) >$$glog 2>&1; grc=$$?; cat $$glog; \
 	      echo "go: $$(grep -c -- '--- PASS' $$glog) passed, $$(grep -c -- '--- FAIL' $$glog) failed"; \
-	      [ $$grc -eq 0 ] || fail=1; fi; \
-	  else echo "go: skipped (golang-go not installed)"; fi; \
+	      [ $$grc -eq 0 ] || fail=1; \
+	      echo "== tests/test_go_consumer.sh"; GOCACHE=$(abspath $(BUILD))/gocache sh tests/test_go_consumer.sh || fail=1; fi; \
+	  else echo "go: skipped (golang-go not installed)"; echo "go-consumer: skipped (golang-go not installed)"; fi; \
 	  $(MAKE) --no-print-directory headercheck || fail=1; \
 	  if [ $$fail -ne 0 ]; then echo "check: FAILED"; exit 1; fi; echo "check: all suites passed"
 
