@@ -333,6 +333,15 @@ ALS_API int als_ratings_read_csv(als_ratings **out, const char *path, const char
 
 /** @brief Rows skipped by read_csv with skip_bad=1 (0 otherwise). */
 ALS_API int64_t als_ratings_bad_rows(const als_ratings *r);
+/**
+ * @brief Line numbers (1-based, as in read_csv's messages) of the first skipped rows, so a
+ *        caller can show the user where the bad rows are.
+ * @param[out] lines up to cap line numbers, in file order.
+ * @return how many line numbers are kept: min(als_ratings_bad_rows(r), 16), or a negative
+ *         code (ALS_EINVAL: r NULL or lines NULL with cap > 0; ALS_ERANGE: cap < 0).
+ * @since 1.1
+ */
+ALS_API int64_t als_ratings_bad_row_lines(const als_ratings *r, int64_t *lines, int64_t cap);
 
 /**
  * @brief Original string of a user / item id that came from a string column.

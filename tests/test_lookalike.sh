@@ -195,6 +195,50 @@ lk train --ratings "$T/g.csv" --header --out "$T/g.als" --rank 8 --maxIter 2 --q
   grep -q "^user	.*	guest-1\$" "$T/g.als.ids" && ok "a guest id on the last line makes the column strings" ||
   ko "guest id on the last line"
 
+# ---- the command line's smaller promises ----
+# run checks its arguments before training: nothing is trained or written on a bad one
+expect_fail "run: unknown item, before training" "$T/rv/model.als" run --ratings "$T/p.csv" --header --dir "$T/rv" --item NOPE --quiet
+grep -q 'nothing was trained' "$T/err" || ko "run: unknown item: says nothing was trained"
+expect_fail "run: audience 0" "$T/rv/model.als" run --ratings "$T/p.csv" --header --dir "$T/rv" --item "$ITEM" --audience 0 --quiet
+expect_fail "run: --nprobe on a flat index" "$T/rv/model.als" run --ratings "$T/p.csv" --header --dir "$T/rv" --item "$ITEM" --nprobe 4 --quiet
+expect_fail "run: bad --kind" "$T/rv/model.als" run --ratings "$T/p.csv" --header --dir "$T/rv" --item "$ITEM" --kind hnsw --quiet
+expect_fail "run: bad ALS option before reading" "$T/rv/model.als" run --ratings "$T/p.csv" --header --dir "$T/rv" --item "$ITEM" --rank 0 --quiet
+expect_fail "expand: --nprobe on a flat index" "$T/bad.csv" expand --model "$T/m.als" --index "$T/flat.vidx" --item "$ITEM" --nprobe 4 --out "$T/bad.csv"
+# --skip-bad says how many rows and where, and the model remembers it
+{ cat "$T/p.csv"; echo "7"; echo "8,,2024-01-01"; } >"$T/sb.csv"
+if lk train --ratings "$T/sb.csv" --header --skip-bad --out "$T/sb.als" --rank 8 --maxIter 2 --quiet &&
+   L1=$(($(wc -l <"$T/p.csv") + 1)) && grep -q "skipped 2 malformed rows (--skip-bad), at lines $L1, $((L1 + 1))" "$T/err"; then
+  ok "--skip-bad reports the count and the line numbers"
+else ko "--skip-bad report"; fi
+lk info --model "$T/sb.als" && grep -q "^skipped: *2 malformed rows" "$T/out" && grep -q "^run identity: [0-9a-f]\{16\}" "$T/out" &&
+  ok "info shows the run identity and the skipped rows" || ko "info"
+# messages name the program's options and list the header
+expect_fail "missing column lists the header" "$T/bad.als" train --ratings "$T/p.csv" --header --value-col qty --out "$T/bad.als"
+grep -q -- "--value-col qty: no such column; the header has 3: user_id, item_id, date" "$T/err" || ko "missing column message ($(cat "$T/err"))"
+sed 's/,/;/g' "$T/p.csv" >"$T/semi.csv"
+expect_fail "one-column header suggests --sep" "$T/bad.als" train --ratings "$T/semi.csv" --header --user-col user_id --out "$T/bad.als"
+grep -q -- "--sep ';'" "$T/err" || ko "one-column header: no --sep suggestion"
+# the audience's first column is the input's user column, or --out-user-col
+lk expand --model "$T/z.als" --index "$T/z.vidx" --item "$ITEM" --route i2u --audience 10 --out "$T/zc.csv" &&
+  [ "$(head -1 "$T/zc.csv")" = "user_acct,score,via" ] && ok "the audience file is headed by the input's user column" ||
+  ko "audience header $(head -1 "$T/zc.csv")"
+lk expand --model "$T/z.als" --index "$T/z.vidx" --item "$ITEM" --route i2u --audience 10 --out-user-col "account id" --out "$T/zc.csv" &&
+  [ "$(head -1 "$T/zc.csv")" = "account id,score,via" ] && ok "--out-user-col names it" || ko "--out-user-col $(head -1 "$T/zc.csv")"
+# backtest writes where --dir says, and says so when it writes into the current folder
+if lk backtest --ratings "$T/p.csv" --header --time-col date --fraction 0.8 --item "$ITEM" \
+    --audience 100 --rank 8 --maxIter 2 --dir "$T/btdir" --quiet && [ -s "$T/btdir/backtest.csv" ] &&
+    ! [ -e backtest.csv ]; then ok "backtest --dir holds its table"; else ko "backtest --dir"; fi
+if command -v gnuplot >/dev/null 2>&1; then
+  [ -s "$T/btdir/backtest.png" ] && ok "backtest --dir holds its plot" || ko "backtest --dir plot"; fi
+LABS=$(cd "$(dirname "$L")" && pwd)/$(basename "$L")
+(cd "$T" && $W "$LABS" backtest --ratings p.csv --header --time-col date --fraction 0.8 --item "$ITEM" \
+    --audience 100 --rank 8 --maxIter 2 --quiet >"$T/cwd.out" 2>&1) &&
+  grep -q "the table and plot go to the current folder, $T" "$T/cwd.out" && [ -s "$T/backtest.csv" ] &&
+  ok "backtest without --out/--dir says it writes into the current folder" || ko "backtest cwd notice"
+# help points at documentation that exists
+lk help && doc=$(sed -n 's/^Walk-through: //p' "$T/out") && [ -f "$doc" ] && ok "help names $doc, which exists" ||
+  ko "help's documentation path ($(tail -1 "$T/out"))"
+
 # ---- real data (skipped when absent) ----
 ML=$DATA/ml-100k/u.data
 if [ -f "$ML" ]; then

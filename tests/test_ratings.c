@@ -730,6 +730,16 @@ static void test_csv_skip_bad(void **state) {
     assert_ok(try_read(".csv", text, "ids=int,value=2,skip_bad=1", &r));
     assert_int_equal(als_ratings_rows(r), 3);
     assert_int_equal(als_ratings_bad_rows(r), 6);
+    int64_t lines[8] = {0}, want_lines[6] = {2, 3, 5, 6, 7, 8};
+    assert_int_equal(als_ratings_bad_row_lines(r, lines, 8), 6);
+    assert_memory_equal(lines, want_lines, sizeof want_lines);
+    assert_int_equal(lines[6], 0);
+    lines[1] = 0;
+    assert_int_equal(als_ratings_bad_row_lines(r, lines, 1), 6); /* only cap are written */
+    assert_int_equal(lines[0], 2);
+    assert_int_equal(lines[1], 0);
+    assert_int_equal(als_ratings_bad_row_lines(r, NULL, 1), ALS_EINVAL);
+    assert_int_equal(als_ratings_bad_row_lines(r, lines, -1), ALS_ERANGE);
     expect_row(r, 0, 1, 10, 4.0f, NO_TIME);
     expect_row(r, 1, 3, 30, 3.0f, NO_TIME);
     expect_row(r, 2, 5, 50, 5.0f, NO_TIME);

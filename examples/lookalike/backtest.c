@@ -6,6 +6,7 @@
  * most active users. Sums over the target items (micro-averages). */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lookalike.h"
 
@@ -158,13 +159,18 @@ static int report(const tally *T, const int *routes, int nr, const int64_t *size
     snprintf(tmp, sizeof tmp, "%s.tmp.png", png);
     FILE *g = fopen(script, "w");
     if (!g) return lk_fail("%s: cannot write the plot script", script);
-    fprintf(g, "set terminal pngcairo size 1200,500\nset output '%s'\nset datafile separator ','\n"
-               "set logscale x\nset key left top\nset multiplot layout 1,2\nset xlabel 'audience size'\n"
-               "set ylabel 'lift over random'\nplot for [r in 'i2u2u i2i2u i2u popular random'] "
-               "'%s' using ($2):(strcol(1) eq r ? (strcol(7) eq '' ? 1 : $7) : NaN) with linespoints title r\n"
-               "set ylabel 'recall'\nplot for [r in 'i2u2u i2i2u i2u popular random'] '%s' using "
-               "($2):(strcol(1) eq r ? $6 : NaN) with linespoints title r\nunset multiplot\n",
-            tmp, csv, csv);
+    fprintf(g, "set terminal pngcairo size 1400,560 font 'sans,12'\nset output '%s'\n"
+               "set datafile separator ','\nset logscale x\nset grid\nset key left top\n"
+               "set multiplot layout 1,2 title 'lookalike backtest: %.0f new buyers of the target "
+               "items in the later period' font 'sans,14'\n"
+               "set xlabel 'audience size (users, log scale)'\n"
+               "set title 'lift over a random audience of the same size'\n"
+               "set ylabel 'lift (hits / hits of random)'\nplot for [r in 'i2u2u i2i2u i2u popular random'] "
+               "'%s' using ($2):(strcol(1) eq r ? (strcol(7) eq '' ? 1 : $7) : NaN) with linespoints lw 2 title r\n"
+               "set title 'recall: share of the new buyers reached'\nset ylabel 'recall'\n"
+               "plot for [r in 'i2u2u i2i2u i2u popular random'] '%s' using "
+               "($2):(strcol(1) eq r ? $6 : NaN) with linespoints lw 2 title r\nunset multiplot\n",
+            tmp, T->new_buyers, csv, csv);
     fclose(g);
     snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>&1", script);
     fflush(stdout);
@@ -180,13 +186,27 @@ static int report(const tally *T, const int *routes, int nr, const int64_t *size
 
 int lk_cmd_backtest(int argc, char **argv) {
     static const char *const own[] = {"ratings", "item*", "top-items", "time-split", "fraction",
-                                      "route", "audience", "out", "plot", "kind", "nlist",
+                                      "route", "audience", "out", "dir", "plot", "kind", "nlist",
                                       "metric", "k", "nprobe", "agg", "quiet!", NULL};
     const char *const *lists[] = {own, LK_CSV_OPTS, LK_ALS_PARAMS, NULL};
     lk_args a;
     int rc = lk_args_parse(&a, argc, argv, "backtest", lists);
     const char *in = lk_arg(&a, "ratings"), *when = lk_arg(&a, "time-split");
-    const char *csv = lk_arg(&a, "out") ? lk_arg(&a, "out") : "backtest.csv";
+    /* Outputs go where --out / --plot / --dir say; with none of them, into the current
+     * folder, and the program says so with the full path. */
+    const char *dir = lk_arg(&a, "dir");
+    char csv_buf[4200], cwd[4096];
+    if (lk_arg(&a, "out")) {
+        snprintf(csv_buf, sizeof csv_buf, "%s", lk_arg(&a, "out"));
+    } else if (dir) {
+        snprintf(csv_buf, sizeof csv_buf, "%s/backtest.csv", dir);
+        if (!rc) rc = lk_mkdir_p(dir);
+    } else {
+        snprintf(csv_buf, sizeof csv_buf, "backtest.csv");
+        if (!rc && getcwd(cwd, sizeof cwd))
+            printf("backtest: no --out or --dir: the table and plot go to the current folder, %s\n", cwd);
+    }
+    const char *csv = csv_buf;
     const char *items_s[256];
     int nitems = lk_arg_all(&a, "item", items_s, 256), routes[NROUTES], nr = 0, ns = 0;
     int64_t sizes[MAX_SIZES], top = 0, nlist = 0;

@@ -2,7 +2,8 @@
  * buyers (as factor rows), each user's activity, and the string-id dictionaries.
  *
  * The model file holds factors and ids only, so `train` writes two files beside it:
- *   MODEL.inter  the interactions as CSR by item (binary, validated on load)
+ *   MODEL.inter  the interactions as CSR by item, the user column's name and the rows
+ *                skipped when reading (binary, validated on load; docs/formats.md)
  *   MODEL.ids    the string-id dictionaries (als_ratings_write_ids; empty for integer ids) */
 #include <errno.h>
 #include <stdlib.h>
@@ -113,8 +114,13 @@ int lk_data_save_sidecars(const lk_data *d, const als_ratings *r, const char *mo
     lk_out o;
     snprintf(path, sizeof path, "%s.inter", model_path);
     if (lk_out_open(&o, path)) return LK_EXIT_FAIL;
-    int64_t hdr[4] = {d->nu, d->ni, d->item_ptr[d->ni], (int64_t)d->run_id};
-    if (write_all(o.f, INTER_MAGIC, 1, 8) || write_all(o.f, hdr, sizeof hdr[0], 4) ||
+    const char *col = d->user_col[0] ? d->user_col : "user_id";
+    int64_t hdr[8] = {d->nu, d->ni, d->item_ptr[d->ni], (int64_t)d->run_id, d->bad_rows,
+                      d->n_bad_lines, (int64_t)strlen(col), 0};
+    int64_t lines[16] = {0};
+    memcpy(lines, d->bad_lines, (size_t)d->n_bad_lines * sizeof lines[0]);
+    if (write_all(o.f, INTER_MAGIC, 1, 8) || write_all(o.f, hdr, sizeof hdr[0], 8) ||
+        write_all(o.f, lines, sizeof lines[0], 16) || write_all(o.f, col, 1, strlen(col)) ||
         write_all(o.f, d->item_ptr, sizeof *d->item_ptr, (size_t)d->ni + 1) ||
         write_all(o.f, d->item_users, sizeof *d->item_users, (size_t)hdr[2]) ||
         write_all(o.f, d->user_count, sizeof *d->user_count, (size_t)d->nu)) {
@@ -135,25 +141,36 @@ static int read_inter(lk_data *d, const char *path) {
                        path, strerror(errno));
     struct stat st;
     char magic[8];
-    int64_t hdr[4];
+    int64_t hdr[8];
     int bad = fstat(fileno(f), &st) != 0 || fread(magic, 1, 8, f) != 8;
     if (!bad && memcmp(magic, INTER_MAGIC_V1, 8) == 0) {
         fclose(f);
         return lk_fail("%s: written by lookalike 1.0, without the model's run identity; run "
                        "'lookalike train' again", path);
     }
-    bad = bad || memcmp(magic, INTER_MAGIC, 8) != 0 || fread(hdr, sizeof hdr[0], 4, f) != 4;
+    bad = bad || memcmp(magic, INTER_MAGIC, 8) != 0 || fread(hdr, sizeof hdr[0], 8, f) != 8;
     if (!bad && (uint64_t)hdr[3] != d->run_id) {
         fclose(f);
         return lk_fail("%s belongs to another training run than the model (run %016llx, the "
                        "model's is %016llx): use the files 'lookalike train' wrote together",
                        path, (unsigned long long)hdr[3], (unsigned long long)d->run_id);
     }
-    bad = bad || hdr[0] != d->nu || hdr[1] != d->ni || hdr[2] < 0;
+    bad = bad || hdr[0] != d->nu || hdr[1] != d->ni || hdr[2] < 0 || hdr[4] < 0 ||
+          hdr[5] < 0 || hdr[5] > 16 || hdr[5] > hdr[4] || hdr[6] < 0 ||
+          hdr[6] >= (int64_t)sizeof d->user_col || hdr[7] != 0;
     /* Check the sizes against the file before allocating anything they name. */
     if (!bad) {
-        double want = 40.0 + 8.0 * ((double)hdr[1] + 1) + 4.0 * (double)hdr[2] + 8.0 * (double)hdr[0];
+        double want = 72.0 + 128.0 + (double)hdr[6] + 8.0 * ((double)hdr[1] + 1) +
+                      4.0 * (double)hdr[2] + 8.0 * (double)hdr[0];
         bad = want != (double)st.st_size;
+    }
+    if (!bad) {
+        d->bad_rows = hdr[4];
+        d->n_bad_lines = (int)hdr[5];
+        bad = fread(d->bad_lines, sizeof d->bad_lines[0], 16, f) != 16 ||
+              fread(d->user_col, 1, (size_t)hdr[6], f) != (size_t)hdr[6] ||
+              memchr(d->user_col, 0, (size_t)hdr[6]) != NULL;
+        d->user_col[hdr[6]] = 0;
     }
     if (bad) {
         fclose(f);
@@ -248,6 +265,10 @@ void lk_print_user(FILE *f, const lk_data *d, int64_t row) {
         fprintf(f, "%lld", (long long)id);
         return;
     }
+    lk_print_csv_field(f, name);
+}
+
+void lk_print_csv_field(FILE *f, const char *name) {
     /* CSV quoting when the name needs it */
     if (!strpbrk(name, ",\"\n\r")) {
         fputs(name, f);

@@ -52,7 +52,8 @@ int lk_write_audience(const lk_data *d, const char *path, const int64_t *rows,
                       const float *scores, int64_t n, const char *via) {
     lk_out o;
     if (lk_out_open(&o, path)) return LK_EXIT_FAIL;
-    fputs("user_id,score,via\n", o.f);
+    lk_print_csv_field(o.f, d->user_col[0] ? d->user_col : "user_id");
+    fputs(",score,via\n", o.f);
     for (int64_t i = 0; i < n; i++) {
         lk_print_user(o.f, d, rows[i]);
         fprintf(o.f, ",%.6g,%s\n", scores[i], via);
@@ -83,7 +84,7 @@ int lk_expand_parse(const lk_args *a, lk_route_opts *o, int64_t *audience) {
 }
 
 const char *const LK_EXPAND_OPTS[] = {"model", "index", "item*", "seeds", "route", "k",
-                                      "audience", "nprobe", "agg", "out", NULL};
+                                      "audience", "nprobe", "agg", "out", "out-user-col", NULL};
 
 /* The expand step on loaded data; shared with `run`. */
 int lk_expand_with(const lk_data *d, vecidx *idx, const lk_index_meta *meta, const lk_args *a,
@@ -132,8 +133,11 @@ int lk_cmd_expand(int argc, char **argv) {
     vecidx *idx = NULL;
     lk_index_meta meta = {0, VECIDX_METRIC_IP, 0};
     double t0 = lk_now();
-    if (!(rc = lk_data_load(&d, model)) && (!index || !(rc = lk_index_load(&idx, &meta, index, &d))))
+    if (!(rc = lk_data_load(&d, model)) && (!index || !(rc = lk_index_load(&idx, &meta, index, &d)))) {
+        if (lk_arg(&a, "out-user-col"))
+            snprintf(d.user_col, sizeof d.user_col, "%s", lk_arg(&a, "out-user-col"));
         rc = lk_expand_with(&d, idx, &meta, &a, out);
+    }
     if (!rc) printf("expand: %.2f s\n", lk_now() - t0);
     vecidx_destroy(idx);
     lk_data_free(&d);

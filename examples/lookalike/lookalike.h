@@ -17,6 +17,7 @@ int lk_fail(const char *fmt, ...);                /* "lookalike: ..." on stderr,
 int lk_usage_error(const char *fmt, ...);         /* same, returns 2 */
 int lk_lib_fail(const char *what, int rc);        /* library failure with als_last_error() */
 double lk_now(void);
+int lk_mkdir_p(const char *dir); /* mkdir -p; 0 or lk_fail's 1 */
 int lk_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out);
 int lk_parse_double(const char *s, double *out);
 
@@ -72,6 +73,10 @@ typedef struct {
     int64_t *item_ptr;   /* CSR by item row: item_ptr[ni + 1] */
     int32_t *item_users; /* distinct user rows of each item */
     int64_t *user_count; /* interactions per user row (popularity baseline) */
+    char user_col[256];  /* the ratings' user column name: the audience file's first column */
+    int64_t bad_rows;    /* rows skipped by --skip-bad when training, and where */
+    int64_t bad_lines[16];
+    int n_bad_lines;
 } lk_data;
 /* From an in-memory ratings set and a fitted model; both stay the caller's and must
  * outlive d (the ratings give the names). Rows whose user or item is not in the model
@@ -87,6 +92,8 @@ int64_t lk_item_row(const lk_data *d, const char *s);
 int64_t lk_user_row(const lk_data *d, const char *s);
 /* Print an external user id (name when known). */
 void lk_print_user(FILE *f, const lk_data *d, int64_t user_row);
+/* One CSV field, quoted when it holds a comma, quote or line end. */
+void lk_print_csv_field(FILE *f, const char *s);
 const char *lk_item_label(const lk_data *d, int64_t item_row, char *buf, size_t cap);
 
 /* ---- index.c ---- */
@@ -135,6 +142,9 @@ int lk_write_audience(const lk_data *d, const char *path, const int64_t *rows,
 /* ---- train.c, shared with run and backtest ---- */
 extern const char *const LK_TRAIN_OPTS[];
 int lk_read_ratings(const lk_args *a, const char *path, int want_time, als_ratings **out);
+/* Name of the audience file's id column: --out-user-col, else the header's user column
+ * (--user-col with --header), else "user_id". */
+int lk_user_col_name(const lk_args *a, const char *path, char *buf, size_t cap);
 int lk_train_with(const lk_args *a, als_ratings *r, const char *out, lk_data *d);
 
 /* ---- commands ---- */
@@ -144,5 +154,6 @@ int lk_cmd_expand(int argc, char **argv);
 int lk_cmd_backtest(int argc, char **argv);
 int lk_cmd_gen(int argc, char **argv);
 int lk_cmd_run(int argc, char **argv);
+int lk_cmd_info(int argc, char **argv);
 
 #endif

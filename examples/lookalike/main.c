@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "lookalike.h"
 
@@ -34,9 +35,13 @@ static const char USAGE[] =
     "            [--agg sum|max|mean]\n"
     "  backtest  --ratings FILE (--item ID... | --top-items N) (--time-split DATE|--fraction 0.8)\n"
     "            [--route i2u2u,i2i2u,i2u] [--audience 1000,5000,...] [--out backtest.csv]\n"
-    "            [--plot backtest.png] [--kind --nlist --metric --k --nprobe] [reading] [ALS]\n"
+    "            [--dir DIR] [--plot backtest.png] [--kind --nlist --metric --k --nprobe]\n"
+    "            [reading] [ALS]\n"
     "  run       --ratings FILE --item ID... [--dir DIR] [--out AUDIENCE.csv] [reading] [ALS]\n"
     "            [index and expand options]: train, index and expand in one command\n"
+    "  info      --model MODEL: its run identity, sizes, id kinds, skipped rows, parameters\n"
+    "\n"
+    "  audience files start with the ratings' user column name (--out-user-col NAME to choose)\n"
     "\n"
     "  reading:  --sep C --header --user-col COL --item-col COL --value-col COL --time-col COL\n"
     "            --skip-bad --ids auto|int|string   (COL: 0-based index, or a name with --header;\n"
@@ -48,19 +53,23 @@ static const char USAGE[] =
     "\n"
     "Walk-through: " LK_DOCDIR "/lookalike.md\n";
 
-static int mkdir_p(const char *dir) {
-    char p[4096];
-    if (strlen(dir) >= sizeof p) return lk_fail("%s: path too long", dir);
-    strcpy(p, dir);
-    for (char *s = p + 1; *s; s++)
-        if (*s == '/') {
-            *s = 0;
-            mkdir(p, 0777);
-            *s = '/';
+
+/* Every --item must be in the ratings (by name, or as an integer id), checked before the
+ * model is trained. */
+static int check_items(const lk_args *a, const als_ratings *r) {
+    const char *items[256];
+    int n = lk_arg_all(a, "item", items, 256);
+    int named = als_ratings_num_items(r) > 0 && als_ratings_item_name(r, 0) != NULL;
+    for (int i = 0; i < n && i < 256; i++) {
+        int64_t id;
+        if (named) {
+            if (als_ratings_item_id(r, items[i]) >= 0) continue;
+        } else if (!lk_parse_i64(items[i], INT64_MIN, INT64_MAX, &id) &&
+                   als_ratings_users_of_items(r, 1, &id, NULL, 0) > 0) {
+            continue;
         }
-    struct stat st;
-    if (mkdir(p, 0777) != 0 && (stat(p, &st) != 0 || !S_ISDIR(st.st_mode)))
-        return lk_fail("%s: cannot create the folder", dir);
+        return lk_fail("run: --item %s is not in the ratings (nothing was trained)", items[i]);
+    }
     return 0;
 }
 
@@ -82,7 +91,29 @@ int lk_cmd_run(int argc, char **argv) {
         rc = lk_usage_error("run: --nlist is a positive integer");
     if (!rc && (lk_arg(&a, "model") || lk_arg(&a, "index")))
         rc = lk_usage_error("run: writes its own model and index under --dir");
-    if (!rc) rc = mkdir_p(dir);
+    /* Everything the later steps will read is checked now, before minutes of training. */
+    lk_route_opts ro;
+    int64_t n_audience;
+    const char *kind = lk_arg(&a, "kind") ? lk_arg(&a, "kind") : "flat";
+    const char *metric = lk_arg(&a, "metric") ? lk_arg(&a, "metric") : "cosine";
+    if (!rc) rc = lk_expand_parse(&a, &ro, &n_audience);
+    if (!rc && strcmp(kind, "flat") && strcmp(kind, "ivf"))
+        rc = lk_usage_error("run: --kind is flat or ivf, not '%s'", kind);
+    if (!rc && strcmp(metric, "cosine") && strcmp(metric, "ip") && strcmp(metric, "l2"))
+        rc = lk_usage_error("run: --metric is cosine, ip or l2, not '%s'", metric);
+    if (!rc && lk_arg(&a, "nprobe") && strcmp(kind, "ivf"))
+        rc = lk_usage_error("run: --nprobe applies to --kind ivf only (a flat index is exact)");
+    if (!rc && lk_arg(&a, "nlist") && strcmp(kind, "ivf"))
+        rc = lk_usage_error("run: --nlist applies to --kind ivf only");
+    if (!rc && lk_arg(&a, "seeds") && access(lk_arg(&a, "seeds"), R_OK) != 0)
+        rc = lk_fail("run: --seeds %s: cannot read the file", lk_arg(&a, "seeds"));
+    if (!rc) {
+        als_model *probe = NULL; /* the ALS options, before reading anything */
+        if (als_model_create(&probe)) rc = lk_fail("out of memory");
+        else rc = lk_model_configure(probe, &a);
+        als_model_destroy(probe);
+    }
+    if (!rc) rc = lk_mkdir_p(dir);
     if (rc) {
         lk_args_free(&a);
         return rc;
@@ -97,11 +128,10 @@ int lk_cmd_run(int argc, char **argv) {
     lk_index_meta meta;
     memset(&d, 0, sizeof d);
     double t0 = lk_now(), t1 = 0, t2 = 0, t3 = 0;
-    if (!(rc = lk_read_ratings(&a, in, 0, &r)) && !(rc = lk_train_with(&a, r, model, &d))) {
+    if (!(rc = lk_read_ratings(&a, in, 0, &r)) && !(rc = check_items(&a, r)) &&
+        !(rc = lk_train_with(&a, r, model, &d))) {
         t1 = lk_now();
-        rc = lk_index_build(&idx, &d, lk_arg(&a, "kind") ? lk_arg(&a, "kind") : "flat", nlist,
-                            lk_arg(&a, "metric") ? lk_arg(&a, "metric") : "cosine", &meta,
-                            lk_arg_flag(&a, "quiet"));
+        rc = lk_index_build(&idx, &d, kind, nlist, metric, &meta, lk_arg_flag(&a, "quiet"));
         if (!rc) rc = lk_index_save(idx, &meta, index);
         t2 = lk_now();
         if (!rc) rc = lk_expand_with(&d, idx, &meta, &a, out);
@@ -117,12 +147,47 @@ int lk_cmd_run(int argc, char **argv) {
     return rc;
 }
 
+/* lookalike info: what a model is, where it came from and what was skipped reading it. */
+int lk_cmd_info(int argc, char **argv) {
+    static const char *const own[] = {"model", NULL};
+    const char *const *lists[] = {own, NULL};
+    lk_args a;
+    int rc = lk_args_parse(&a, argc, argv, "info", lists);
+    const char *model = lk_arg(&a, "model");
+    if (!rc && !model) rc = lk_usage_error("info: --model is required");
+    lk_data d;
+    memset(&d, 0, sizeof d);
+    if (!rc && !(rc = lk_data_load(&d, model))) {
+        int named_u = d.nu > 0 && als_ratings_user_name(d.names, d.user_ids[0]) != NULL;
+        int named_i = d.ni > 0 && als_ratings_item_name(d.names, d.item_ids[0]) != NULL;
+        printf("model:        %s\nrun identity: %016llx\nusers:        %lld (%s ids, column '%s')\n"
+               "items:        %lld (%s ids)\nrank:         %lld\ninteractions: %lld distinct "
+               "user-item pairs\n", model, (unsigned long long)d.run_id, (long long)d.nu,
+               named_u ? "string" : "integer", d.user_col, (long long)d.ni,
+               named_i ? "string" : "integer", (long long)d.rank, (long long)d.item_ptr[d.ni]);
+        if (d.bad_rows) {
+            printf("skipped:      %lld malformed rows when training (--skip-bad), at line%s",
+                   (long long)d.bad_rows, d.bad_rows > 1 ? "s" : "");
+            for (int i = 0; i < d.n_bad_lines; i++) printf("%s %lld", i ? "," : "", (long long)d.bad_lines[i]);
+            printf("%s\n", d.bad_rows > d.n_bad_lines ? ", ..." : "");
+        } else {
+            printf("skipped:      none\n");
+        }
+        char buf[4096];
+        if (als_model_explain_params(d.model, buf, sizeof buf) >= 0) printf("parameters:\n%s", buf);
+    }
+    lk_data_free(&d);
+    lk_args_free(&a);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     static const struct {
         const char *name;
         int (*fn)(int, char **);
     } cmds[] = {{"gen", lk_cmd_gen},       {"train", lk_cmd_train},       {"index", lk_cmd_index},
-                {"expand", lk_cmd_expand}, {"backtest", lk_cmd_backtest}, {"run", lk_cmd_run}};
+                {"expand", lk_cmd_expand}, {"backtest", lk_cmd_backtest}, {"run", lk_cmd_run},
+                {"info", lk_cmd_info}};
     if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         fputs(USAGE, argc < 2 ? stderr : stdout);
         return argc < 2 ? LK_EXIT_USAGE : 0;

@@ -308,6 +308,9 @@ int lk_route_run(int route, const lk_data *d, vecidx *idx, const lk_index_meta *
     int64_t *buyers = NULL, nb = 0;
     int rc;
     *found = 0;
+    if (o->nprobe > 0 && (!idx || vecidx_kind(idx) != VECIDX_KIND_IVF))
+        return lk_usage_error("--nprobe applies to an IVF index; this index is %s (exact: "
+                              "there are no lists to probe)", idx ? "flat" : "absent");
     /* IVF: 8 lists per query unless told (the library's default of 1 starves i2u2u) */
     if (idx && vecidx_kind(idx) == VECIDX_KIND_IVF &&
         (rc = vecidx_set_int(idx, VECIDX_PARAM_NPROBE, o->nprobe > 0 ? o->nprobe : 8)))

@@ -1,11 +1,108 @@
 /* lookalike train: ratings file -> ALS model (+ MODEL.inter, MODEL.ids beside it). */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "lookalike.h"
 
-const char *const LK_TRAIN_OPTS[] = {"ratings", "out", "quiet!", NULL};
+const char *const LK_TRAIN_OPTS[] = {"ratings", "out", "out-user-col", "quiet!", NULL};
+
+/* The separator the reader will use: --sep, else ',' for .csv files, else tab. */
+static char csv_sep(const lk_args *a, const char *path) {
+    const char *s = lk_arg(a, "sep");
+    size_t pl = strlen(path);
+    if (!s) return pl >= 4 && !strcasecmp(path + pl - 4, ".csv") ? ',' : '\t';
+    if (!strcmp(s, "\\t") || !strcmp(s, "tab")) return '\t';
+    if (!strcmp(s, "comma")) return ',';
+    if (!strcmp(s, "semicolon")) return ';';
+    if (!strcmp(s, "space")) return ' ';
+    if (!strcmp(s, "pipe")) return '|';
+    return s[0];
+}
+
+/* The header's column names (first non-blank line, BOM and quotes removed, blanks
+ * trimmed) into cols[max][LK_COL]; returns their number, 0 if the file has no line. */
+#define LK_COL 256
+static int header_columns(const char *path, char sep, char cols[][LK_COL], int max) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t got;
+    int n = 0;
+    while ((got = getline(&line, &cap, f)) >= 0) {
+        while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
+        char *p = line;
+        if (!memcmp(p, "\xEF\xBB\xBF", 3)) p += 3;
+        if (strspn(p, " \t") == strlen(p)) continue;
+        for (;;) {
+            char *e = p;
+            int q = 0;
+            while (*e && (q || *e != sep)) q ^= *e++ == '"';
+            char c = *e;
+            *e = 0;
+            while (*p == ' ' || *p == '\t') p++;
+            size_t l = strlen(p);
+            while (l && (p[l - 1] == ' ' || p[l - 1] == '\t')) p[--l] = 0;
+            if (l >= 2 && p[0] == '"' && p[l - 1] == '"') p[--l] = 0, p++;
+            if (n < max) snprintf(cols[n], LK_COL, "%s", p);
+            n++;
+            if (!c) break;
+            p = e + 1;
+        }
+        break;
+    }
+    free(line);
+    fclose(f);
+    return n < max ? n : max;
+}
+
+/* With --header, every column option must name a column of the header: say which option,
+ * list the header, and suggest --sep when the header is one column holding separators. */
+static int check_columns(const lk_args *a, const char *path, int want_time) {
+    if (!lk_arg_flag(a, "header")) return 0;
+    static const char *const opt[4] = {"user-col", "item-col", "value-col", "time-col"};
+    char cols[64][LK_COL], list[2048] = "";
+    char sep = csv_sep(a, path);
+    int n = header_columns(path, sep, cols, 64);
+    for (int i = 0; i < n; i++) {
+        size_t l = strlen(list);
+        snprintf(list + l, sizeof list - l, "%s%s", i ? ", " : "", cols[i]);
+    }
+    for (int o = 0; o < 4; o++) {
+        const char *v = lk_arg(a, opt[o]);
+        if (!v || (o == 3 && !want_time)) continue;
+        int64_t ix;
+        int found = 0;
+        if (!lk_parse_i64(v, 0, 1000000, &ix)) found = ix < n;
+        for (int i = 0; i < n && !found; i++) found = !strcmp(cols[i], v);
+        if (found) continue;
+        if (n == 1 && strpbrk(cols[0], ",;\t|")) {
+            const char *guess = strchr(cols[0], ';') ? ";" : strchr(cols[0], '\t') ? "tab"
+                              : strchr(cols[0], '|') ? "|" : ",";
+            return lk_usage_error("%s: the header is one column ('%.80s'): is the separator '%s'? "
+                                  "try --sep '%s'", path, cols[0], guess, guess);
+        }
+        return lk_usage_error("%s: --%s %s: no such column; the header has %d: %s", path,
+                              opt[o], v, n, list);
+    }
+    return 0;
+}
+
+int lk_user_col_name(const lk_args *a, const char *path, char *buf, size_t cap) {
+    const char *v = lk_arg(a, "out-user-col");
+    if (v) return snprintf(buf, cap, "%s", v), 0;
+    snprintf(buf, cap, "user_id");
+    v = lk_arg(a, "user-col");
+    int64_t ix = 0;
+    if (v && lk_parse_i64(v, 0, 1000000, &ix)) return snprintf(buf, cap, "%s", v), 0;
+    if (!lk_arg_flag(a, "header") || !path) return 0;
+    char cols[64][LK_COL];
+    int n = header_columns(path, csv_sep(a, path), cols, 64);
+    if (ix < n && cols[ix][0]) snprintf(buf, cap, "%s", cols[ix]);
+    return 0;
+}
 
 int lk_read_ratings(const lk_args *a, const char *path, int want_time, als_ratings **out) {
     char opts[2048];
@@ -13,6 +110,7 @@ int lk_read_ratings(const lk_args *a, const char *path, int want_time, als_ratin
     *out = NULL;
     if (access(path, R_OK) != 0) return lk_fail("%s: cannot read the ratings file", path);
     if ((rc = lk_csv_options(a, want_time, opts, sizeof opts))) return rc;
+    if ((rc = check_columns(a, path, want_time))) return rc;
     double t0 = lk_now();
     if ((rc = als_ratings_read_csv(out, path, opts))) return lk_lib_fail("reading the ratings", rc);
     if (als_ratings_rows(*out) == 0) {
@@ -21,10 +119,22 @@ int lk_read_ratings(const lk_args *a, const char *path, int want_time, als_ratin
         return lk_fail("%s: no ratings in the file", path);
     }
     if (!lk_arg_flag(a, "quiet"))
-        fprintf(stderr, "read %s: %lld rows, %lld users, %lld items%s in %.2f s\n", path,
+        fprintf(stderr, "read %s: %lld rows, %lld users, %lld items in %.2f s\n", path,
                 (long long)als_ratings_rows(*out), (long long)als_ratings_num_users(*out),
-                (long long)als_ratings_num_items(*out),
-                als_ratings_bad_rows(*out) ? " (bad rows skipped)" : "", lk_now() - t0);
+                (long long)als_ratings_num_items(*out), lk_now() - t0);
+    int64_t bad = als_ratings_bad_rows(*out);
+    if (bad) { /* said even with --quiet: the data is not what the user thinks */
+        int64_t lines[16];
+        int64_t nl = als_ratings_bad_row_lines(*out, lines, 16);
+        char at[256] = "";
+        for (int64_t i = 0; i < nl && i < 5; i++) {
+            size_t l = strlen(at);
+            snprintf(at + l, sizeof at - l, "%s%lld", i ? ", " : "", (long long)lines[i]);
+        }
+        fprintf(stderr, "lookalike: %s: skipped %lld malformed row%s (--skip-bad), at line%s %s%s\n",
+                path, (long long)bad, bad > 1 ? "s" : "", bad > 1 ? "s" : "", at,
+                bad > 5 ? ", ..." : "");
+    }
     return 0;
 }
 
@@ -47,6 +157,9 @@ int lk_train_with(const lk_args *a, als_ratings *r, const char *out, lk_data *d)
         return rc;
     }
     d->own = 1;
+    lk_user_col_name(a, lk_arg(a, "ratings"), d->user_col, sizeof d->user_col);
+    d->bad_rows = als_ratings_bad_rows(r);
+    d->n_bad_lines = (int)als_ratings_bad_row_lines(r, d->bad_lines, 16);
     return lk_data_save_sidecars(d, r, out);
 }
 

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -257,5 +258,21 @@ int lk_model_fit(als_model *m, const als_ratings *r, int quiet) {
     int rc = als_model_fit(m, r);
     als_model_set_progress(m, NULL, NULL);
     if (rc) return lk_lib_fail("training", rc);
+    return 0;
+}
+
+int lk_mkdir_p(const char *dir) {
+    char p[4096];
+    if (strlen(dir) >= sizeof p) return lk_fail("%s: path too long", dir);
+    strcpy(p, dir);
+    for (char *s = p + 1; *s; s++)
+        if (*s == '/') {
+            *s = 0;
+            mkdir(p, 0777);
+            *s = '/';
+        }
+    struct stat st;
+    if (mkdir(p, 0777) != 0 && (stat(p, &st) != 0 || !S_ISDIR(st.st_mode)))
+        return lk_fail("%s: cannot create the folder", dir);
     return 0;
 }

@@ -6,6 +6,7 @@
 #include "core/internal.h"
 
 #define ALS_NO_TIME INT64_MIN
+#define ALS_BAD_LINES 16 /* skipped rows whose line numbers are kept */
 
 /* String <-> id dictionary for one id column read from text: names[id] for ids
  * 0..n-1, and a hash from string to id. */
@@ -22,6 +23,7 @@ struct als_ratings {
     als__idmap umap, imap;  /* external id -> dense index; .ids = dense -> external id */
     als__strdict *unames, *inames; /* NULL when ids did not come from strings */
     int64_t bad_rows;
+    int64_t bad_lines[ALS_BAD_LINES]; /* line numbers of the first bad rows skipped */
 };
 
 /* External user / item id of row t. */

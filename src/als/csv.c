@@ -418,6 +418,7 @@ static int read_lines(csv_reader *R, FILE *f) {
         }
         if (rc == 1) {
             if (R->o.skip_bad) {
+                if (R->r->bad_rows < ALS_BAD_LINES) R->r->bad_lines[R->r->bad_rows] = lineno;
                 R->r->bad_rows++;
                 rc = ALS_OK;
             } else {

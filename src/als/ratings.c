@@ -201,6 +201,13 @@ ALS_API int64_t als_ratings_rows(const als_ratings *r) { return r ? r->n : 0; }
 ALS_API int64_t als_ratings_num_users(const als_ratings *r) { return r ? r->umap.n : 0; }
 ALS_API int64_t als_ratings_num_items(const als_ratings *r) { return r ? r->imap.n : 0; }
 ALS_API int64_t als_ratings_bad_rows(const als_ratings *r) { return r ? r->bad_rows : 0; }
+ALS_API int64_t als_ratings_bad_row_lines(const als_ratings *r, int64_t *lines, int64_t cap) {
+    if (!r || (cap > 0 && !lines)) return als__errf(ALS_EINVAL, "als_ratings_bad_row_lines: NULL argument");
+    if (cap < 0) return als__errf(ALS_ERANGE, "als_ratings_bad_row_lines: cap %lld is negative", (long long)cap);
+    int64_t n = r->bad_rows < ALS_BAD_LINES ? r->bad_rows : ALS_BAD_LINES;
+    for (int64_t i = 0; i < n && i < cap; i++) lines[i] = r->bad_lines[i];
+    return n;
+}
 
 ALS_API int als_ratings_get(const als_ratings *r, int64_t i, int64_t *user, int64_t *item,
                             float *value, int64_t *time) {
