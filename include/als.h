@@ -122,7 +122,8 @@ typedef struct als_matrix als_matrix;
  * @return ALS_OK or an error.
  * @retval ALS_EINVAL out is NULL.
  * @retval ALS_ERANGE rows or cols negative.
- * @retval ALS_ENOMEM allocation failed or rows x stride overflows.
+ * @retval ALS_ENOMEM allocation failed, or rows x max(cols, 1) floats overflow the address
+ *         space (rows count even with 0 columns: INT64_MAX x 0 is refused).
  * Ownership: the caller owns *out; free it with als_matrix_destroy.
  * Thread safety: safe.
  */
@@ -139,7 +140,8 @@ ALS_API int als_matrix_create(als_matrix **out, int64_t rows, int64_t cols);
  * @param[in] row_stride distance between row starts in floats, >= cols.
  * @retval ALS_EINVAL out is NULL, data NULL for a non-empty matrix, or data not aligned
  *         for float (4 bytes).
- * @retval ALS_ERANGE negative sizes or row_stride < cols.
+ * @retval ALS_ERANGE negative sizes, row_stride < cols, or a shape whose byte size
+ *         overflows the address space (rows 2^62 with stride 4, stride INT64_MAX).
  * @retval ALS_ENOMEM the handle could not be allocated.
  * Ownership: the matrix borrows data: keep the buffer alive until als_matrix_destroy,
  * which does not free it.
@@ -582,7 +584,8 @@ ALS_API int64_t als_model_fold_in(const als_model *m, int64_t n, const int64_t *
  *        with id -1 / score -INFINITY.
  * @param[in] exclude if not NULL, the user's items in it are not recommended.
  * @retval ALS_EINVAL NULL argument.  @retval ALS_ESTATE not fitted.
- * @retval ALS_ENOTFOUND unknown user.  @retval ALS_ERANGE k < 1.
+ * @retval ALS_ENOTFOUND unknown user.  @retval ALS_ERANGE k < 1, or a k no buffer could
+ *         hold (more bytes than the machine's memory); nothing is written then.
  * Thread safety: safe (read-only).
  */
 ALS_API int als_model_recommend(const als_model *m, int64_t user_id, int64_t k,

@@ -141,7 +141,8 @@ VECIDX_API int vecidx_add(vecidx *idx, const als_matrix *x, const int64_t *ids);
  * @param[out] ids nq x k ids.
  * @retval ALS_EINVAL a NULL handle/ids, or a query holding NaN/Inf.
  * @retval ALS_EDIM queries have the wrong number of columns.
- * @retval ALS_ERANGE k < 1.
+ * @retval ALS_ERANGE k < 1, or nq x k results that no buffer could hold (more bytes than
+ *         the machine's memory: k = 2^40 or INT64_MAX); nothing is written then.
  * @retval ALS_ESTATE an IVF index that is not trained.
  * @retval ALS_ENOMEM allocation of per-thread buffers failed.
  * Memory: O(threads x tile + nq x k); no nq x size score matrix is ever built.
@@ -268,7 +269,8 @@ VECIDX_API int vecidx_load(vecidx **out, const char *path);
  * @param[out] n_found number of ids returned (<= n_out); may be NULL.
  * @retval ALS_EINVAL NULL handle/seeds/ids_out, unknown agg, AGG_SUM with L2, NaN in seeds.
  * @retval ALS_EDIM seeds have the wrong number of columns.
- * @retval ALS_ERANGE k < 1 or n_out < 1.
+ * @retval ALS_ERANGE k < 1 or n_out < 1, or an n_out that no buffer could hold (more bytes
+ *         than the machine's memory); nothing is written then.
  * @retval ALS_ESTATE an IVF index that is not trained.
  * @retval ALS_ENOMEM allocation failed.
  * Memory: O(ns x k). Thread safety: as vecidx_search.

@@ -1889,6 +1889,14 @@ static void test_model_errors(void **state) {
     assert_fails_with(als_model_recommend(m, u, 3, NULL, NULL, sc), ALS_EINVAL);
     assert_fails_with(als_model_recommend(m, u, 0, NULL, ids, sc), ALS_ERANGE);
     assert_fails_with(als_model_recommend(m, 31337, 3, NULL, ids, sc), ALS_ENOTFOUND);
+    /* a k no buffer could back: refused before anything is written (issue 11 F1) */
+    const int64_t huge[] = {(int64_t)1 << 40, (int64_t)1 << 62, INT64_MAX};
+    for (int h = 0; h < 3; h++) {
+        ids[0] = 777;
+        assert_fails_with(als_model_recommend(m, u, huge[h], NULL, ids, sc), ALS_ERANGE);
+        assert_fails_with(als_model_recommend(m, u, huge[h], NULL, ids, NULL), ALS_ERANGE);
+        assert_int_equal(ids[0], 777);
+    }
     /* save / load / export */
     assert_fails_with(als_model_save(NULL, path), ALS_EINVAL);
     assert_fails_with(als_model_save(m, NULL), ALS_EINVAL);

@@ -444,6 +444,18 @@ static void test_create_errors(void **state) {
         assert_fails_with(als_matrix_create(&m, huge[s][0], huge[s][1]), ALS_ENOMEM);
         assert_null(m);
     }
+    /* rows count with 0 columns too (issue 11 F4: INT64_MAX x 0 used to succeed, and a
+     * normalize then walked 2^63 empty rows) */
+    static const int64_t empty_huge[] = {INT64_MAX, 1LL << 62, 1LL << 61};
+    for (size_t s = 0; s < sizeof empty_huge / sizeof empty_huge[0]; s++) {
+        m = SENTINEL_MATRIX;
+        assert_fails_with(als_matrix_create(&m, empty_huge[s], 0), ALS_ENOMEM);
+        assert_null(m);
+    }
+    /* a large but addressable empty matrix is fine, and normalizing it costs nothing */
+    assert_ok(als_matrix_create(&m, 1LL << 40, 0));
+    assert_ok(als_matrix_normalize_rows(m)); /* returns at once: no element to scale */
+    als_matrix_destroy(m);
 }
 
 static void test_null_handles(void **state) {
@@ -534,6 +546,17 @@ static void test_wrap_errors(void **state) {
     m = SENTINEL_MATRIX;
     assert_fails_with(als_matrix_wrap(&m, buf, 2, 2, -1), ALS_ERANGE);
     assert_null(m);
+    /* shapes whose byte size overflows (issue 11 F5) */
+    static const int64_t ovf[][3] = {{1LL << 62, 2, 4}, {2, 2, INT64_MAX}, {INT64_MAX, 1, 1},
+                                     {1LL << 61, 0, 0}, {3, INT64_MAX / 2, INT64_MAX / 2}};
+    for (size_t s = 0; s < sizeof ovf / sizeof ovf[0]; s++) {
+        m = SENTINEL_MATRIX;
+        assert_fails_with(als_matrix_wrap(&m, buf, ovf[s][0], ovf[s][1], ovf[s][2]), ALS_ERANGE);
+        assert_null(m);
+    }
+    /* one row of a huge stride is fine: only its cols floats are described */
+    assert_ok(als_matrix_wrap(&m, buf, 1, 4, INT64_MAX / 8));
+    als_matrix_destroy(m);
 }
 
 /* ---------------------------------------------------------------- view_rows */

@@ -1193,6 +1193,48 @@ static void test_errors_search(void **state) {
     vecidx_destroy(idx);
 }
 
+/* A k (or n_out) that no buffer could hold is ALS_ERANGE before anything is written:
+ * issue 11 F1 (it used to start writing and crash). */
+static void test_errors_huge_k(void **state) {
+    (void)state;
+    vecidx *flat = NULL, *ivf = NULL;
+    assert_ok(vecidx_flat_create(&flat, 4, VECIDX_METRIC_IP));
+    assert_ok(vecidx_ivf_create(&ivf, 4, VECIDX_METRIC_IP, 2));
+    als_matrix *x = mat_gauss(10, 4, 11), *q = mat_gauss(1, 4, 12);
+    assert_ok(vecidx_add(flat, x, NULL));
+    assert_ok(vecidx_train(ivf, x));
+    assert_ok(vecidx_add(ivf, x, NULL));
+    vecidx_filter *f = NULL;
+    int64_t ex[1] = {3};
+    assert_ok(vecidx_filter_create(&f, ex, 1, VECIDX_FILTER_EXCLUDE));
+    const int64_t huge[] = {(int64_t)1 << 40, (int64_t)1 << 62, INT64_MAX, INT64_MAX / 12 + 1};
+    float s[16];
+    int64_t id[16], found = 99;
+    vecidx *both[2] = {flat, ivf};
+    for (int w = 0; w < 2; w++)
+        for (size_t h = 0; h < sizeof huge / sizeof huge[0]; h++) {
+            for (int i = 0; i < 16; i++) id[i] = 777, s[i] = 5.0f;
+            assert_fails_with(vecidx_search(both[w], q, huge[h], s, id), ALS_ERANGE);
+            assert_fails_with(vecidx_search(both[w], q, huge[h], NULL, id), ALS_ERANGE);
+            assert_fails_with(vecidx_search_filtered(both[w], q, huge[h], f, s, id), ALS_ERANGE);
+            assert_fails_with(vecidx_expand(both[w], q, 3, VECIDX_AGG_MAX, f, huge[h], id, s, &found),
+                              ALS_ERANGE);
+            /* a huge per-seed k is fine for expand: it is capped at the index size */
+            assert_ok(vecidx_expand(both[w], q, huge[h], VECIDX_AGG_MAX, f, 4, id, s, &found));
+            assert_int_equal(found, 4);
+            found = 99;
+            for (int i = 4; i < 16; i++) assert_int_equal(id[i], 777); /* nothing past n_out */
+        }
+    /* k larger than the index but backed by a real buffer is still fine (padded) */
+    assert_ok(vecidx_search(flat, q, 16, s, id));
+    assert_int_equal(id[10], -1);
+    vecidx_filter_destroy(f);
+    als_matrix_destroy(q);
+    als_matrix_destroy(x);
+    vecidx_destroy(ivf);
+    vecidx_destroy(flat);
+}
+
 /* ---------------------------------------------------------------- concurrency */
 
 typedef struct {
@@ -1270,6 +1312,7 @@ int main(void) {
         cmocka_unit_test(test_errors_create),
         cmocka_unit_test(test_errors_add_train),
         cmocka_unit_test(test_errors_search),
+        cmocka_unit_test(test_errors_huge_k),
         cmocka_unit_test(test_flat_concurrent_searches),
     };
     return cmocka_run_group_tests_name("vecidx_flat", tests, NULL, NULL);

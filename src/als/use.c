@@ -83,6 +83,8 @@ ALS_API int als_model_recommend(const als_model *m, int64_t user_id, int64_t k,
     if (!m || !items) return als__errf(ALS_EINVAL, "als_model_recommend: NULL argument");
     if (!m->fitted) return als__errf(ALS_ESTATE, "als_model_recommend: the model is not fitted");
     if (k < 1) return als__errf(ALS_ERANGE, "als_model_recommend: k = %lld, must be >= 1", (long long)k);
+    int rc0 = als__out_fits(1, k, sizeof(int64_t) + (scores ? sizeof(float) : 0), "als_model_recommend", "k");
+    if (rc0) return rc0;
     int64_t u = als__idmap_get(&m->umap, user_id);
     if (u < 0) return als__errf(ALS_ENOTFOUND, "als_model_recommend: user %lld is not in the model", (long long)user_id);
     int r = (int)m->p_fit.rank;

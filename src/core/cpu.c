@@ -13,6 +13,7 @@ int als__simd_best(void) {
 }
 
 int64_t als__first_nonfinite_row(const float *x, int64_t rows, int64_t cols, int64_t stride) {
+    if (cols <= 0) return -1; /* no element: nothing to check, however many rows */
     for (int64_t i = 0; i < rows; i++) {
         const float *r = x + i * stride;
         /* Sum of (v - v) is 0 for finite values and NaN otherwise: one branch per row. */

@@ -26,6 +26,9 @@ ALS_HIDDEN int als__errf(int code, const char *fmt, ...) ALS_PRINTF(2, 3);
  * Free with als__afree. */
 ALS_HIDDEN void *als__aalloc(size_t n, size_t size);
 ALS_HIDDEN void als__afree(void *p);
+/* ALS_OK if rows x k cells of `cell` bytes can exist in memory, else ALS_ERANGE with a
+ * message naming fn and what (the parameter). */
+ALS_HIDDEN int als__out_fits(int64_t rows, int64_t k, size_t cell, const char *fn, const char *what);
 /* size_t product with overflow check: 0 on success, -1 on overflow. */
 static inline int als__mul(size_t a, size_t b, size_t *out) {
     return __builtin_mul_overflow(a, b, out) ? -1 : 0;

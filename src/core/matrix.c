@@ -17,9 +17,13 @@ ALS_API int als_matrix_create(als_matrix **out, int64_t rows, int64_t cols) {
     if (rows < 0 || cols < 0)
         return als__errf(ALS_ERANGE, "als_matrix_create: negative size %lld x %lld",
                          (long long)rows, (long long)cols);
-    size_t n;
+    size_t n, extent;
+    /* Rows count even when cols is 0: a loop over them must stay within what memory could
+     * describe, so rows x max(cols, 1) floats must be addressable. */
     if ((uint64_t)rows > SIZE_MAX || (uint64_t)cols > SIZE_MAX ||
-        als__mul((size_t)rows, (size_t)cols, &n) || n > (size_t)INT64_MAX / sizeof(float))
+        als__mul((size_t)rows, (size_t)cols, &n) || n > (size_t)PTRDIFF_MAX / sizeof(float) ||
+        als__mul((size_t)rows, (size_t)(cols ? cols : 1), &extent) ||
+        extent > (size_t)PTRDIFF_MAX / sizeof(float))
         return als__errf(ALS_ENOMEM, "als_matrix_create: %lld x %lld floats overflows",
                          (long long)rows, (long long)cols);
     als_matrix *m = calloc(1, sizeof *m);
@@ -54,6 +58,18 @@ ALS_API int als_matrix_wrap(als_matrix **out, float *data, int64_t rows, int64_t
     if ((uintptr_t)data % _Alignof(float) != 0)
         return als__errf(ALS_EINVAL, "als_matrix_wrap: data %p is not aligned for float "
                          "(buffers from pickles or the network can be: copy them first)", (void *)data);
+    /* The buffer described, (rows - 1) x stride + cols floats from data (rows x max(stride,
+     * 1) for the row loops), must be addressable: no size that overflows. */
+    uint64_t span, extent, bytes;
+    if (rows > 0 &&
+        (__builtin_mul_overflow((uint64_t)(rows - 1), (uint64_t)row_stride, &span) ||
+         __builtin_add_overflow(span, (uint64_t)cols, &span) ||
+         __builtin_mul_overflow(span, (uint64_t)sizeof(float), &bytes) || bytes > PTRDIFF_MAX ||
+         __builtin_mul_overflow((uint64_t)rows, (uint64_t)(row_stride ? row_stride : 1), &extent) ||
+         extent > PTRDIFF_MAX / sizeof(float) ||
+         (data && (uintptr_t)data > UINTPTR_MAX - bytes)))
+        return als__errf(ALS_ERANGE, "als_matrix_wrap: %lld rows x stride %lld floats overflow "
+                         "the address space", (long long)rows, (long long)row_stride);
     als_matrix *m = calloc(1, sizeof *m);
     if (!m) return als__errf(ALS_ENOMEM, "als_matrix_wrap: out of memory");
     m->data = data;
@@ -90,6 +106,7 @@ ALS_API int als_matrix_view_rows(als_matrix **out, const als_matrix *src, int64_
 
 ALS_API int als_matrix_normalize_rows(als_matrix *m) {
     if (!m) return als__errf(ALS_EINVAL, "als_matrix_normalize_rows: matrix is NULL");
+    if (m->cols == 0) return ALS_OK; /* rows of no element are all zero vectors */
     int64_t bad = als__first_nonfinite_row(m->data, m->rows, m->cols, m->stride);
     if (bad >= 0)
         return als__errf(ALS_EINVAL, "als_matrix_normalize_rows: row %lld holds NaN or Inf",

@@ -29,6 +29,9 @@ VECIDX_API int vecidx_expand(const vecidx *idx, const als_matrix *seeds, int64_t
         return als__errf(ALS_EINVAL, "vecidx_expand: VECIDX_AGG_SUM needs inner product (a sum of distances ranks nothing useful)");
     if (k < 1 || n_out < 1)
         return als__errf(ALS_ERANGE, "vecidx_expand: k = %lld and n_out = %lld must be >= 1", (long long)k, (long long)n_out);
+    int rc0 = als__out_fits(1, n_out, sizeof(int64_t) + (scores_out ? sizeof(float) : 0),
+                            "vecidx_expand", "n_out");
+    if (rc0) return rc0;
     if (n_found) *n_found = 0;
     /* A seed cannot have more neighbours than the index holds: the rest would be padding,
      * and ns x k buffers sized by a huge k would only waste (or exhaust) memory. */

@@ -232,6 +232,8 @@ VECIDX_API int vecidx_search_filtered(const vecidx *idx, const als_matrix *queri
     const char *fn = filter ? "vecidx_search_filtered" : "vecidx_search";
     if (!idx || !queries || !ids) return als__errf(ALS_EINVAL, "%s: NULL argument", fn);
     if (k < 1) return als__errf(ALS_ERANGE, "%s: k = %lld, must be >= 1", fn, (long long)k);
+    int rc0 = als__out_fits(als_matrix_rows(queries), k, sizeof(int64_t) + (scores ? sizeof(float) : 0), fn, "k");
+    if (rc0) return rc0;
     if (idx->kind == VECIDX_KIND_IVF && !idx->trained)
         return als__errf(ALS_ESTATE, "%s: the IVF index is not trained", fn);
     float *q;
