@@ -520,7 +520,14 @@ ALS_API int als_model_set_progress(als_model *m, als_progress_fn fn, void *user)
  * @retval ALS_ECANCELED the progress callback asked to stop; the factors are those of the
  *         last completed iteration and the model is usable.
  * @retval ALS_ENOMEM allocation failed (the model keeps its previous state).
- * @retval ALS_EINTERNAL a solve failed to produce finite factors.
+ * @retval ALS_EINTERNAL a row's system could not be solved (see below) or the factors
+ *         became NaN/Inf; the model keeps its previous state. Never an all-zero model.
+ * Numerics: each row's system is summed in float partial sums and solved by Cholesky in
+ * double. A system that is singular (regParam 0 with fewer distinct partners than rank) or
+ * whose smallest pivot is lost in rounding (alpha 1e6, values 1e8) is rebuilt in double and
+ * solved with the smallest ridge, from 1e-12 to 1e-2 of its mean diagonal, that makes every
+ * pivot exceed 1e-13 of it: for a singular system that is the minimum-norm least-squares
+ * solution to that relative accuracy.
  * Thread safety: not concurrently with other calls on m. Uses ALS_PARAM_NUM_THREADS threads.
  */
 ALS_API int als_model_fit(als_model *m, const als_ratings *ratings);
@@ -574,6 +581,7 @@ ALS_API int als_model_predict(const als_model *m, int64_t n, const int64_t *user
  * @return the number of unknown items ignored (>= 0), or a negative error code.
  * @retval ALS_EINVAL NULL argument or NaN/Inf value.  @retval ALS_ESTATE not fitted.
  * @retval ALS_ERANGE n < 0.
+ * @retval ALS_EINTERNAL the user's system could not be solved (factor_out zeroed).
  * Thread safety: safe (read-only).
  */
 ALS_API int64_t als_model_fold_in(const als_model *m, int64_t n, const int64_t *items,

@@ -1747,6 +1747,99 @@ static void test_run_identity(void **state) {
     tr_free(&t);
 }
 
+/* Rank-deficient or badly scaled systems (issue 11 F2): fewer distinct partners than rank
+ * with regParam 0, alpha 1e6, values 1e8. A failed Cholesky used to zero the row and the
+ * zeros spread to the whole model, with ALS_OK. Now each fit must return a model whose
+ * user rows solve their normal equations (built here in double from the final item
+ * factors: the last half-step solves the users) to a small relative residual, and whose
+ * observed pairs score well; or fail loudly. */
+static void test_rank_deficient(void **state) {
+    (void)state;
+    static const struct { int implicit, solver; double reg, alpha; float value; } cases[] = {
+        {1, ALS_SOLVER_CHOLESKY, 0.01, 1e6, 25}, {0, ALS_SOLVER_CHOLESKY, 0.0, 1.0, 1},
+        {1, ALS_SOLVER_CHOLESKY, 0.1, 1.0, 1e8}, {0, ALS_SOLVER_CHOLESKY, 0.1, 1.0, 1e8},
+        {1, ALS_SOLVER_CHOLESKY, 0.0, 1e6, 25},  {1, ALS_SOLVER_CG, 0.01, 1e6, 25},
+    };
+    const int nu = 10, rank = 4;
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        als_ratings *r;
+        assert_ok(als_ratings_create(&r));
+        for (int u = 0; u < nu; u++)
+            for (int j = 0; j < 2; j++) { /* two distinct items per user, each item one user */
+                int64_t uu = u, ii = 2 * u + j;
+                float v = cases[k].value;
+                assert_ok(als_ratings_add(r, 1, &uu, &ii, &v));
+            }
+        cfg c = {cases[k].implicit, ALS_REG_COUNT, cases[k].solver, 0, 3, cases[k].reg, cases[k].alpha};
+        als_model *m = new_model(&c, rank, 6, 5, 1);
+        int rc = als_model_fit(m, r);
+        if (rc != ALS_OK) {
+            print_error("case %zu: fit failed: %s\n", k, als_last_error());
+            fail();
+        }
+        const als_matrix *U = als_model_user_factors(m), *V = als_model_item_factors(m);
+        double unorm = 0;
+        for (int u = 0; u < nu * rank; u++) unorm += fabs(als_matrix_data_const(U)[u]);
+        if (!(unorm > 0)) {
+            print_error("case %zu: every user factor is zero\n", k);
+            fail();
+        }
+        if (cases[k].solver == ALS_SOLVER_CHOLESKY) {
+            /* A x = b for each user row, in double, independently of the library */
+            const float *Vd = als_matrix_data_const(V);
+            int64_t ni = als_matrix_rows(V);
+            for (int u = 0; u < nu; u++) {
+                double A[16] = {0}, b[4] = {0}, Ax[4] = {0};
+                const float *x = als_matrix_data_const(U) + als_model_user_row(m, u) * rank;
+                if (cases[k].implicit)
+                    for (int64_t t = 0; t < ni; t++)
+                        for (int i = 0; i < rank; i++)
+                            for (int j = 0; j < rank; j++) A[i * rank + j] += (double)Vd[t * rank + i] * Vd[t * rank + j];
+                for (int jj = 0; jj < 2; jj++) {
+                    const float *y = Vd + als_model_item_row(m, 2 * u + jj) * rank;
+                    double v = cases[k].value;
+                    double w = cases[k].implicit ? cases[k].alpha * v : 1.0;
+                    double wb = cases[k].implicit ? 1.0 + cases[k].alpha * v : v;
+                    for (int i = 0; i < rank; i++) {
+                        b[i] += wb * y[i];
+                        for (int j = 0; j < rank; j++) A[i * rank + j] += w * y[i] * y[j];
+                    }
+                }
+                for (int i = 0; i < rank; i++) A[i * rank + i] += cases[k].reg * 2;
+                double rn = 0, bn = 0;
+                for (int i = 0; i < rank; i++) {
+                    for (int j = 0; j < rank; j++) Ax[i] += A[i * rank + j] * x[j];
+                    rn += (Ax[i] - b[i]) * (Ax[i] - b[i]);
+                    bn += b[i] * b[i];
+                }
+                if (!(sqrt(rn) <= 1e-3 * sqrt(bn))) {
+                    print_error("case %zu user %d: |Ax - b| / |b| = %g\n", k, u, sqrt(rn / bn));
+                    fail();
+                }
+            }
+        }
+        /* every observed pair scores like its preference (implicit: about 1; explicit: the value) */
+        for (int u = 0; u < nu; u++) {
+            int64_t uu = u, ii = 2 * u;
+            float pr = NAN;
+            assert_ok(als_model_predict(m, 1, &uu, &ii, &pr));
+            double want = cases[k].implicit ? 1.0 : cases[k].value;
+            if (!(fabs(pr - want) <= 0.05 * want + 0.05)) {
+                print_error("case %zu user %d: predicted %g for an observed pair (want about %g)\n",
+                            k, u, (double)pr, want);
+                fail();
+            }
+        }
+        /* fold-in of a user with the same two items solves the same system */
+        float f[4];
+        int64_t fi[2] = {0, 1};
+        float fv[2] = {cases[k].value, cases[k].value};
+        assert_int_equal(als_model_fold_in(m, 2, fi, fv, f), 0);
+        als_model_destroy(m);
+        als_ratings_destroy(r);
+    }
+}
+
 /* A 1-D '<i8' .npy file, read by hand. */
 static void check_ids_npy(const char *path, const int64_t *want, int64_t n) {
     size_t size;
@@ -2099,6 +2192,7 @@ int main(void) {
         DIR_TEST(test_save_load_compute_loss),
         DIR_TEST(test_load_corrupt),
         DIR_TEST(test_run_identity),
+        cmocka_unit_test(test_rank_deficient),
         DIR_TEST(test_export_npy),
         DIR_TEST(test_model_errors),
         cmocka_unit_test(test_fit_nonfinite),

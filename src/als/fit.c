@@ -234,6 +234,15 @@ ALS_API int als_model_fit(als_model *m, const als_ratings *R) {
             rc = als__errf(ALS_ENOMEM, "als_model_fit: out of memory");
             goto done;
         }
+        int64_t failed = 0;
+        for (int t = 0; t < nt; t++) failed += sol[t].failed, sol[t].failed = 0;
+        if (failed) {
+            rc = als__errf(ALS_EINTERNAL, "als_model_fit: %lld row systems could not be solved at "
+                           "iteration %d, even in double precision with a ridge (values or alpha "
+                           "too large for double, or NaN): try a larger regParam, a smaller alpha "
+                           "or scaled values", (long long)failed, it);
+            goto done;
+        }
         if (als__first_nonfinite_row(Uf, nu, r, r) >= 0 || als__first_nonfinite_row(Vf, ni, r, r) >= 0) {
             rc = als__errf(ALS_EINTERNAL, "als_model_fit: factors became NaN/Inf at iteration %d "
                            "(try a larger regParam)", it);

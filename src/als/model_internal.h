@@ -41,6 +41,8 @@ typedef struct {
     float *fv;                /* 6 x rp floats for the conjugate-gradient vectors */
     float *gbuf;              /* gathered factor rows (gcap x rp) + weights (gcap), for CG */
     int64_t gcap;
+    int64_t failed;           /* rows whose system could not be solved (set to zero) */
+    int64_t hard;             /* rows re-solved in double (statistics) */
 } als__solver;
 
 int als__solver_init(als__solver *s, int r);

@@ -106,12 +106,31 @@ static void accumulate(double *restrict A, double *restrict b, float *restrict A
     *count = cnt;
 }
 
-/* In-place Cholesky A = L L^T (lower triangle); 0 on success, -1 if not positive definite. */
-static int cholesky(double *A, int r) {
+/* The same sums as accumulate, entirely in double: the slow, exact path taken only when the
+ * float partial sums leave a system that is not numerically positive definite (confidences
+ * of 1e7 and more round away the small eigenvalues of Y^T Y + lambda I). */
+static void accumulate_exact(double *restrict A, double *restrict b, const float *restrict Y,
+                             const int32_t *cols, const float *vals, int64_t nnz, int r,
+                             int implicit, float alpha) {
+    for (int64_t e = 0; e < nnz; e++) {
+        const float *y = Y + (int64_t)cols[e] * r;
+        float w, wb;
+        rating_weights(vals[e], implicit, alpha, &w, &wb);
+        for (int i = 0; i < r; i++) {
+            b[i] += (double)wb * y[i];
+            double wi = (double)w * y[i];
+            for (int j = 0; j < r; j++) A[i * r + j] += wi * y[j];
+        }
+    }
+}
+
+/* In-place Cholesky A = L L^T (lower triangle); 0 on success, -1 if not positive definite
+ * or if a pivot falls below floor (the factorization would hold rounding noise). */
+static int cholesky_floor(double *A, int r, double floor) {
     for (int j = 0; j < r; j++) {
         double d = A[j * r + j];
         for (int k = 0; k < j; k++) d -= A[j * r + k] * A[j * r + k];
-        if (!(d > 0.0)) return -1;
+        if (!(d > floor)) return -1;
         d = sqrt(d);
         A[j * r + j] = d;
         for (int i = j + 1; i < r; i++) {
@@ -121,6 +140,19 @@ static int cholesky(double *A, int r) {
         }
     }
     return 0;
+}
+
+
+/* Pivot floors relative to the mean diagonal: below them a direction of the solution is
+ * set by rounding noise rather than by the data (float partial sums carry about 1e-6 of
+ * relative noise; the double path about 1e-15, kept with a margin). */
+#define PIVOT_FLOAT 1e-6
+#define PIVOT_DOUBLE 1e-13
+
+static double mean_diag(const double *A, int r) {
+    double tr = 0.0;
+    for (int j = 0; j < r; j++) tr += A[j * r + j];
+    return tr / r;
 }
 
 static void cholesky_solve(const double *L, int r, const double *b, double *x) {
@@ -334,6 +366,37 @@ static void solve_cg(const als__solve_ctx *c, als__solver *s, const int32_t *col
     for (int j = 0; j < r; j++) xout[j] = x[j];
 }
 
+/* A row whose float-accumulated system failed Cholesky, or left a pivot within float noise
+ * (PIVOT_FLOAT): rebuild A and b in double, then, if
+ * the system is singular (regParam 0 with fewer distinct partners than rank), add the
+ * smallest ridge from an escalating ladder (relative to the mean diagonal) that makes it
+ * positive definite; a tiny ridge gives the minimum-norm least-squares solution to within
+ * that relative size. A pivot under PIVOT_DOUBLE counts as a failure too: the solution
+ * would be rounding noise in that direction (values of 1e8 with regParam 0.1 give systems
+ * of condition 1e17). So the ridge acts as a floor at 1e-12 .. 1e-2 of the mean diagonal,
+ * far below any regParam that matters. Leaves the factor in s->work (L) and s->b; 0 on
+ * success. */
+static int solve_hard(const als__solve_ctx *c, als__solver *s, const int32_t *cols,
+                      const float *vals, int64_t nnz, double lambda) {
+    const als__params *p = c->p;
+    int r = c->r, rr = r * r, implicit = p->implicit != 0;
+    double *A = s->A, *b = s->b, *L = s->work;
+    for (int t = 0; t < rr; t++) A[t] = implicit ? c->gram[t] : 0.0;
+    for (int j = 0; j < r; j++) b[j] = 0.0;
+    accumulate_exact(A, b, c->Y, cols, vals, nnz, r, implicit, (float)p->alpha);
+    for (int j = 0; j < r; j++) A[j * r + j] += lambda;
+    double scale = mean_diag(A, r);
+    if (!isfinite(scale)) return -1;
+    if (!(scale > 0)) scale = 1.0;
+    static const double ridge[] = {0.0, 1e-12, 1e-10, 1e-8, 1e-6, 1e-4, 1e-2};
+    for (size_t k = 0; k < sizeof ridge / sizeof ridge[0]; k++) {
+        memcpy(L, A, (size_t)rr * sizeof(double));
+        for (int j = 0; j < r; j++) L[j * r + j] += ridge[k] * scale;
+        if (cholesky_floor(L, r, PIVOT_DOUBLE * scale) == 0) return 0;
+    }
+    return -1;
+}
+
 void als__solve_row(const als__solve_ctx *c, als__solver *s, const int32_t *cols,
                     const float *vals, int64_t nnz, float *xout) {
     const als__params *p = c->p;
@@ -363,17 +426,12 @@ void als__solve_row(const als__solve_ctx *c, als__solver *s, const int32_t *cols
         } else {
             double *L = s->work;
             for (int t = 0; t < rr; t++) L[t] = A[t];
-            if (cholesky(L, r) != 0) {
-                /* Singular system (e.g. regParam 0 and fewer ratings than rank): add the
-                 * smallest ridge that makes it solvable rather than failing the fit. */
-                double tr = 0.0;
-                for (int j = 0; j < r; j++) tr += A[j * r + j];
-                memcpy(L, A, (size_t)r * (size_t)r * sizeof(double));
-                for (int j = 0; j < r; j++) L[j * r + j] += 1e-9 * (tr / r) + 1e-12;
-                if (cholesky(L, r) != 0) {
-                    memset(xout, 0, (size_t)r * sizeof(float));
-                    return;
-                }
+            if (cholesky_floor(L, r, PIVOT_FLOAT * mean_diag(A, r)) != 0 && (s->hard++, 1) &&
+                solve_hard(c, s, cols, vals, nnz, lambda) != 0) {
+                /* nothing worked: the row is zeroed and counted; fit reports it */
+                memset(xout, 0, (size_t)r * sizeof(float));
+                s->failed++;
+                return;
             }
             cholesky_solve(L, r, b, x);
         }

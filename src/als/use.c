@@ -67,9 +67,16 @@ ALS_API int64_t als_model_fold_in(const als_model *m, int64_t n, const int64_t *
     als__solve_ctx ctx = {&p, p.implicit ? m->gram_v : NULL, als_matrix_data_const(m->V), r, NULL};
     memset(factor_out, 0, (size_t)r * sizeof(float));
     als__solve_row(&ctx, &s, cols, vals, k, factor_out);
+    int64_t failed = s.failed;
     als__solver_free(&s);
     free(cols);
     free(vals);
+    int64_t bad = als__first_nonfinite_row(factor_out, 1, r, r);
+    if (failed || bad >= 0) {
+        memset(factor_out, 0, (size_t)r * sizeof(float));
+        return als__errf(ALS_EINTERNAL, "als_model_fold_in: the user's system could not be "
+                         "solved (values too large for double precision)");
+    }
     return unknown;
 }
 
