@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---------------------------------------------------------------- helpers */
@@ -734,6 +735,68 @@ static int list_dir(const char *dir, char names[][256], int max) {
     return n;
 }
 
+static int in_dir(char names[][256], int n, const char *name) {
+    for (int i = 0; i < n; i++)
+        if (strcmp(names[i], name) == 0) return 1;
+    return 0;
+}
+
+static void touch(const char *dir, const char *name, time_t age) {
+    char p[600];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "wb");
+    assert_non_null(f);
+    fputs("partial", f);
+    assert_int_equal(fclose(f), 0);
+    struct timespec t[2];
+    t[0].tv_sec = t[1].tv_sec = time(NULL) - age;
+    t[0].tv_nsec = t[1].tv_nsec = 0;
+    assert_int_equal(utimensat(AT_FDCWD, p, t, 0), 0);
+}
+
+/* Temporary files left by saves that were killed (issue 11 F6) are removed by the next save
+ * of the same path: those of processes that no longer exist, and 1.0-style ones older than
+ * an hour. A live process's temporary file, a young 1.0-style one and other paths' files
+ * are left alone. */
+static void test_io_stale_temps(void **state) {
+    (void)state;
+    char dir[] = "/tmp/vecidx-stale-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    pid_t dead = fork();
+    assert_true(dead >= 0);
+    if (dead == 0) _exit(0);
+    assert_int_equal(waitpid(dead, NULL, 0), dead); /* reaped: the pid is free now */
+    char gone[64], live[64], other[64];
+    snprintf(gone, sizeof gone, "index.vidx.tmp.%ld.Ab12Cd", (long)dead);
+    snprintf(live, sizeof live, "index.vidx.tmp.%ld.Ab12Cd", (long)getppid());
+    snprintf(other, sizeof other, "other.vidx.tmp.%ld.Ab12Cd", (long)dead);
+    touch(dir, gone, 0);
+    touch(dir, live, 0);
+    touch(dir, other, 0);
+    touch(dir, "index.vidx.tmp.Old123", 7200);
+    touch(dir, "index.vidx.tmp.New123", 60);
+    char path[300];
+    snprintf(path, sizeof path, "%s/index.vidx", dir);
+    vecidx *a = make_index(VECIDX_KIND_FLAT, VECIDX_METRIC_IP, 50, 8, 0, 61, 1);
+    assert_ok(vecidx_save(a, path));
+    char names[16][256];
+    int n = list_dir(dir, names, 16);
+    assert_true(in_dir(names, n, "index.vidx"));
+    assert_false(in_dir(names, n, gone));
+    assert_false(in_dir(names, n, "index.vidx.tmp.Old123"));
+    assert_true(in_dir(names, n, live));
+    assert_true(in_dir(names, n, other));
+    assert_true(in_dir(names, n, "index.vidx.tmp.New123"));
+    assert_int_equal(n, 4);
+    for (int i = 0; i < n; i++) {
+        char p[8192];
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        unlink(p);
+    }
+    rmdir(dir);
+    vecidx_destroy(a);
+}
+
 /* Saving over an existing file replaces it by rename: a hard link to the old file keeps
  * the old index, and no temporary file is left behind. */
 static void test_io_atomic_overwrite(void **state) {
@@ -868,6 +931,7 @@ int main(void) {
         cmocka_unit_test(test_io_resigned_fields),
         cmocka_unit_test(test_io_run_id_and_v1),
         cmocka_unit_test(test_io_atomic_overwrite),
+        cmocka_unit_test(test_io_stale_temps),
         cmocka_unit_test(test_io_npy_interplay),
     };
     return cmocka_run_group_tests_name("vecidx_io", tests, NULL, NULL);

@@ -1,7 +1,10 @@
 /* File helpers: atomic writes (temp + fsync + rename) and bounded whole-file reads. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <signal.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -20,28 +23,69 @@ static void wfile_free(als__wfile *w) {
     free(w->path);
     free(w->tmp);
     free(w->tab);
+    free(w->dir);
+    w->dir = NULL;
     w->path = w->tmp = NULL;
     w->tab = NULL;
     w->f = NULL;
+}
+
+/* Temporary files are named PATH.tmp.PID.XXXXXX. A save killed half-way (SIGKILL, power
+ * loss) leaves one behind; the next save of PATH removes those whose process is gone
+ * (kill(pid, 0) says ESRCH), and those of 1.0's naming (PATH.tmp.XXXXXX) older than an
+ * hour. A temporary file of a live process is never touched. */
+static int tmp_char(char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+static void remove_stale_temps(const char *dirpath, const char *base) {
+    DIR *d = opendir(dirpath);
+    if (!d) return;
+    size_t bl = strlen(base);
+    struct dirent *e;
+    time_t now = time(NULL);
+    while ((e = readdir(d)) != NULL) {
+        const char *nm = e->d_name;
+        if (strncmp(nm, base, bl) != 0 || strncmp(nm + bl, ".tmp.", 5) != 0) continue;
+        const char *p = nm + bl + 5, *q = p;
+        long pid = 0;
+        while (*q >= '0' && *q <= '9' && pid < 1000000000L) pid = pid * 10 + (*q++ - '0');
+        int stale = 0;
+        if (q > p && *q == '.' && strlen(q + 1) == 6) { /* PATH.tmp.PID.XXXXXX */
+            for (int i = 1; i <= 6; i++) if (!tmp_char(q[i])) goto next;
+            stale = pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+        } else if (strlen(p) == 6) { /* 1.0's PATH.tmp.XXXXXX: no owner to ask, so by age */
+            for (int i = 0; i < 6; i++) if (!tmp_char(p[i])) goto next;
+            struct stat st;
+            stale = fstatat(dirfd(d), nm, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+                    now - st.st_mtime > 3600;
+        }
+        if (stale) unlinkat(dirfd(d), nm, 0);
+    next:;
+    }
+    closedir(d);
 }
 
 int als__wfile_open(als__wfile *w, const char *path) {
     memset(w, 0, sizeof *w);
     size_t n = strlen(path);
     w->path = dup_str(path);
-    w->tmp = malloc(n + 16);
+    w->tmp = malloc(n + 40);
     w->tab = malloc(sizeof *w->tab);
-    if (!w->path || !w->tmp || !w->tab) {
-        free(w->path);
-        free(w->tmp);
-        free(w->tab);
-        w->path = w->tmp = NULL;
-        w->tab = NULL;
+    char *dcopy = dup_str(path), *bcopy = dup_str(path);
+    /* the folder, for the fsync after the rename: found now, so commit needs no memory */
+    w->dir = dcopy ? dup_str(dirname(dcopy)) : NULL;
+    if (!w->path || !w->tmp || !w->tab || !w->dir || !bcopy) {
+        free(dcopy);
+        free(bcopy);
+        wfile_free(w);
         return als__errf(ALS_ENOMEM, "out of memory opening %s", path);
     }
+    remove_stale_temps(w->dir, basename(bcopy));
+    free(dcopy);
+    free(bcopy);
     als__crc_init(w->tab);
-    memcpy(w->tmp, path, n);
-    memcpy(w->tmp + n, ".tmp.XXXXXX", 12);
+    snprintf(w->tmp, n + 40, "%s.tmp.%ld.XXXXXX", path, (long)getpid());
     int fd = mkstemp(w->tmp);
     if (fd < 0) {
         int e = errno;
@@ -85,16 +129,18 @@ int als__wfile_commit(als__wfile *w) {
         wfile_free(w);
         return rc;
     }
-    /* Make the rename itself durable. */
-    char *dir = dup_str(w->path);
-    if (dir) {
-        int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-        free(dir);
+    /* Make the rename itself durable: a failure here is an error (the new file is in place
+     * but might not survive a crash). File systems that cannot sync a folder say EINVAL. */
+    int dfd = open(w->dir, O_RDONLY | O_DIRECTORY);
+    if (dfd < 0 || (fsync(dfd) != 0 && errno != EINVAL && errno != ENOTSUP)) {
+        e = errno;
+        if (dfd >= 0) close(dfd);
+        int rc = als__errf(ALS_EIO, "wrote %s, but could not sync its folder %s (%s): the "
+                           "file may not survive a crash", w->path, w->dir, strerror(e));
+        wfile_free(w);
+        return rc;
     }
+    close(dfd);
     wfile_free(w);
     return ALS_OK;
 }

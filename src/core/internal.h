@@ -47,6 +47,7 @@ typedef struct {
     FILE *f;
     char *tmp;
     char *path;
+    char *dir; /* the folder of path, synced after the rename */
     als__crctab *tab;
     uint32_t crc;
     int failed;
