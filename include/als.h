@@ -514,11 +514,29 @@ typedef int (*als_progress_fn)(void *user, int iter, int max_iter, double second
 ALS_API int als_model_set_progress(als_model *m, als_progress_fn fn, void *user);
 
 /**
+ * @brief Ask a running (or the next) als_model_fit on m to stop. Meant to be called from
+ *        another thread, a signal-safe watchdog or a request timeout: the fit polls the
+ *        request before each row and inside each non-negative solve's sweeps, so it returns
+ *        within about one row's solve (milliseconds even at rank 1024), with ALS_ECANCELED,
+ *        and the model keeps the state it had before that fit (no half-updated factors).
+ *        The request is cleared when that fit returns.
+ * @retval ALS_EINVAL m NULL.
+ * Thread safety: safe to call concurrently with als_model_fit on m (the only such call).
+ * Cost bounds, for callers running fits on untrusted settings: an iteration costs about
+ * ratings x rank^2 + rows x rank^3 / 3 (Cholesky), ratings x rank x cgSteps (CG); a
+ * non-negative solve up to 20 x rank sweeps of rank^2 each, 2e10 multiply-adds per row at
+ * rank 1024 (Spark's bound): use this call (or the progress callback, between iterations)
+ * to bound the time. @since 1.1
+ */
+ALS_API int als_model_cancel(als_model *m);
+
+/**
  * @brief Train on ratings (replacing any previous factors).
  * @retval ALS_EINVAL NULL argument.
  * @retval ALS_ERANGE no ratings.
- * @retval ALS_ECANCELED the progress callback asked to stop; the factors are those of the
- *         last completed iteration and the model is usable.
+ * @retval ALS_ECANCELED the progress callback asked to stop (the factors are those of the
+ *         last completed iteration and the model is usable), or als_model_cancel was called
+ *         (the model keeps its state from before this fit).
  * @retval ALS_ENOMEM allocation failed (the model keeps its previous state).
  * @retval ALS_EINTERNAL a row's system could not be solved (see below) or the factors
  *         became NaN/Inf; the model keeps its previous state. Never an all-zero model.

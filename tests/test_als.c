@@ -23,6 +23,7 @@
 #include <float.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <pthread.h>
 #include <time.h>
 
 #define RANK 4
@@ -1840,6 +1841,77 @@ static void test_rank_deficient(void **state) {
     }
 }
 
+typedef struct {
+    als_model *m;
+    int delay_ms;
+} canceler;
+
+static void *cancel_later(void *arg) {
+    canceler *c = arg;
+    struct timespec ts = {c->delay_ms / 1000, (long)(c->delay_ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    als_model_cancel(c->m);
+    return NULL;
+}
+
+static double wall(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Issue 11 F7: rank 1024 with nonnegative=true on 60 users x 80 items ran for minutes and
+ * could only be canceled between iterations. als_model_cancel from another thread stops it
+ * within a row's solve, and the model keeps its previous factors. */
+static void test_cancel_long_fit(void **state) {
+    (void)state;
+    als_ratings *r;
+    assert_ok(als_ratings_create(&r));
+    uint64_t rng = 99;
+    for (int u = 0; u < 60; u++)
+        for (int i = 0; i < 80; i++) {
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            if ((rng >> 33) % 4) continue;
+            int64_t uu = u, ii = i;
+            float v = (float)(1 + (rng >> 40) % 5);
+            assert_ok(als_ratings_add(r, 1, &uu, &ii, &v));
+        }
+    als_model *m = NULL;
+    assert_ok(als_model_create(&m));
+    assert_ok(als_set_int(m, ALS_PARAM_NUM_THREADS, 2));
+    assert_ok(als_set_int(m, ALS_PARAM_MAX_ITER, 1)); /* a first, cheap model to keep */
+    assert_ok(als_model_fit(m, r));
+    float before[4];
+    memcpy(before, als_matrix_data_const(als_model_user_factors(m)), sizeof before);
+    uint64_t run_before = als_model_run_id(m);
+    assert_ok(als_set_param(m, "rank", "1024"));
+    assert_ok(als_set_param(m, "nonnegative", "true"));
+    assert_ok(als_set_param(m, "maxIter", "10"));
+    canceler c = {m, 300};
+    pthread_t th;
+    double t0 = wall();
+    assert_int_equal(pthread_create(&th, NULL, cancel_later, &c), 0);
+    int rc = als_model_fit(m, r);
+    double took = wall() - t0;
+    pthread_join(th, NULL);
+    assert_int_equal(rc, ALS_ECANCELED);
+    if (took > 5.0) {
+        print_error("the canceled fit took %.1f s to return\n", took);
+        fail();
+    }
+    /* the previous model is intact */
+    assert_true(als_model_run_id(m) == run_before);
+    assert_int_equal(als_matrix_cols(als_model_user_factors(m)), 10);
+    assert_memory_equal(als_matrix_data_const(als_model_user_factors(m)), before, sizeof before);
+    /* the request was cleared: a normal fit runs to the end */
+    assert_ok(als_set_param(m, "rank", "4"));
+    assert_ok(als_set_param(m, "maxIter", "2"));
+    assert_ok(als_model_fit(m, r));
+    assert_int_equal(als_model_cancel(NULL), ALS_EINVAL);
+    als_model_destroy(m);
+    als_ratings_destroy(r);
+}
+
 /* A 1-D '<i8' .npy file, read by hand. */
 static void check_ids_npy(const char *path, const int64_t *want, int64_t n) {
     size_t size;
@@ -2193,6 +2265,7 @@ int main(void) {
         DIR_TEST(test_load_corrupt),
         DIR_TEST(test_run_identity),
         cmocka_unit_test(test_rank_deficient),
+        cmocka_unit_test(test_cancel_long_fit),
         DIR_TEST(test_export_npy),
         DIR_TEST(test_model_errors),
         cmocka_unit_test(test_fit_nonfinite),

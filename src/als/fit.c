@@ -2,6 +2,7 @@
  * initial factors, then per iteration items from users and users from items (Spark's
  * order), rows solved in parallel with a dynamic schedule. */
 #include <math.h>
+#include <stdatomic.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,7 +123,7 @@ int als__gram(const float *Y, int64_t n, int r, int nthreads, double *out) {
 
 /* Solve every row of `m` (rows x r factors in X) against Y. */
 static int half_step(const als__params *p, const csr *m, const float *Y, int64_t ny, float *X,
-                     int r, int nt, double *gram, als__solver *sol) {
+                     int r, int nt, double *gram, als__solver *sol, const _Atomic int *cancel) {
     if (p->implicit) {
         int rc = als__gram(Y, ny, r, nt, gram);
         if (rc) return rc;
@@ -135,9 +136,10 @@ static int half_step(const als__params *p, const csr *m, const float *Y, int64_t
         for (int i = 0; i < r; i++)
             for (int j = 0; j < rp; j++) gram_f[i * rp + j] = j < r ? (float)gram[i * r + j] : 0.0f;
     }
-    als__solve_ctx ctx = {p, p->implicit ? gram : NULL, Y, r, gram_f};
+    als__solve_ctx ctx = {p, p->implicit ? gram : NULL, Y, r, gram_f, cancel};
 #pragma omp parallel for schedule(dynamic, 64) num_threads(nt)
     for (int64_t row = 0; row < m->rows; row++) {
+        if (atomic_load_explicit(cancel, memory_order_relaxed)) continue; /* skip the rest */
         int64_t a = m->ptr[row], e = m->ptr[row + 1];
         als__solve_row(&ctx, &sol[omp_get_thread_num()], m->col + a, m->val + a, e - a, X + row * r);
     }
@@ -229,9 +231,14 @@ ALS_API int als_model_fit(als_model *m, const als_ratings *R) {
     double t0 = now();
     int iters = (int)p.max_iter;
     for (int it = 1; it <= iters; it++) {
-        if ((rc = half_step(&p, &byi, Uf, nu, Vf, r, nt, gram, sol)) ||
-            (rc = half_step(&p, &byu, Vf, ni, Uf, r, nt, gram, sol))) {
+        if ((rc = half_step(&p, &byi, Uf, nu, Vf, r, nt, gram, sol, &m->cancel)) ||
+            (rc = half_step(&p, &byu, Vf, ni, Uf, r, nt, gram, sol, &m->cancel))) {
             rc = als__errf(ALS_ENOMEM, "als_model_fit: out of memory");
+            goto done;
+        }
+        if (atomic_load(&m->cancel)) { /* mid-iteration: these factors are half-updated */
+            rc = als__errf(ALS_ECANCELED, "als_model_fit: canceled by als_model_cancel during "
+                           "iteration %d of %d; the model keeps its previous state", it, iters);
             goto done;
         }
         int64_t failed = 0;
@@ -289,6 +296,7 @@ ALS_API int als_model_fit(als_model *m, const als_ratings *R) {
         }
     }
 done:
+    atomic_store(&m->cancel, 0);
     for (int t = 0; sol && t < nt; t++) als__solver_free(&sol[t]);
     free(sol);
     free(gram);

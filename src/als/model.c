@@ -220,6 +220,11 @@ ALS_API int als_model_set_progress(als_model *m, als_progress_fn fn, void *user)
 }
 
 ALS_API int als_model_is_fitted(const als_model *m) { return m && m->fitted; }
+ALS_API int als_model_cancel(als_model *m) {
+    if (!m) return als__errf(ALS_EINVAL, "als_model_cancel: model is NULL");
+    atomic_store(&m->cancel, 1);
+    return ALS_OK;
+}
 ALS_API uint64_t als_model_run_id(const als_model *m) { return m && m->fitted ? m->run_id : 0; }
 ALS_API const als_matrix *als_model_user_factors(const als_model *m) { return m && m->fitted ? m->U : NULL; }
 ALS_API const als_matrix *als_model_item_factors(const als_model *m) { return m && m->fitted ? m->V : NULL; }

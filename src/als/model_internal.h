@@ -2,6 +2,8 @@
 #ifndef ALS_MODEL_INTERNAL_H
 #define ALS_MODEL_INTERNAL_H
 
+#include <stdatomic.h>
+
 #include "als/als_internal.h"
 #include "core/scan.h"
 
@@ -17,6 +19,7 @@ struct als_model {
     als__params p_fit; /* settings the factors were trained (or loaded) with */
     als_progress_fn progress;
     void *progress_user;
+    _Atomic int cancel;    /* als_model_cancel: set by any thread, cleared when fit returns */
     int fitted;
     uint64_t run_id;       /* identity of the training run (0: loaded from a v1 file) */
     als_matrix *U, *V;     /* users x rank, items x rank */
@@ -56,6 +59,7 @@ typedef struct {
     const float *Y;
     int r;
     const float *gram_f;  /* the same in float, r x rp (padded rows), for CG; may be NULL otherwise */
+    const _Atomic int *cancel; /* als_model_cancel's flag, polled by long solves; may be NULL */
 } als__solve_ctx;
 
 void als__solve_row(const als__solve_ctx *c, als__solver *s, const int32_t *cols,

@@ -3,6 +3,7 @@
  * The hot loops are compiled for AVX-512, AVX2 and baseline x86-64 and picked at load
  * time (target_clones), so one .so runs everywhere. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -170,10 +171,12 @@ static void cholesky_solve(const double *L, int r, const double *b, double *x) {
 
 /* min 1/2 x^T A x - b^T x subject to x >= 0, by cyclic coordinate descent (converges for a
  * positive definite A; stops when no coordinate moves by more than a relative 1e-12). */
-static void nnls(const double *A, const double *b, int r, double *x) {
+static void nnls(const double *A, const double *b, int r, double *x, const _Atomic int *cancel) {
     for (int i = 0; i < r; i++) x[i] = 0.0;
     int max_sweeps = 20 * r > 400 ? 20 * r : 400;
     for (int sweep = 0; sweep < max_sweeps; sweep++) {
+        /* one sweep is r^2 multiply-adds: a million at rank 1024, so a cancel is seen soon */
+        if (cancel && atomic_load_explicit(cancel, memory_order_relaxed)) return;
         double moved = 0.0, big = 0.0;
         for (int i = 0; i < r; i++) {
             double g = -b[i];
@@ -422,7 +425,7 @@ void als__solve_row(const als__solve_ctx *c, als__solver *s, const int32_t *cols
     {
         for (int j = 0; j < r; j++) A[j * r + j] += lambda;
         if (p->nonnegative) {
-            nnls(A, b, r, x);
+            nnls(A, b, r, x, c->cancel);
         } else {
             double *L = s->work;
             for (int t = 0; t < rr; t++) L[t] = A[t];
