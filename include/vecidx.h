@@ -70,9 +70,14 @@ VECIDX_API int vecidx_version_number(void);
 #define VECIDX_PARAM_TRAIN_PER_LIST 302 /**< training sample: at most this many points per list; default 256, [1, 1000000] */
 #define VECIDX_PARAM_NUM_THREADS 900    /**< threads for train/add/search; 0 = all cores (default), [0, 4096] */
 #define VECIDX_PARAM_SIMD 901           /**< VECIDX_SIMD_*; default AUTO. get returns the path in use */
+/** Search-time only (vecidx_params): 1 = exact results, identical to a flat index over the
+ *  same vectors (an IVF index scans every list); 0 = the index's own way (default). @since 1.1 */
+#define VECIDX_PARAM_EXACT 902
 
 typedef struct vecidx vecidx;
 typedef struct vecidx_filter vecidx_filter;
+/** Per-call search settings (@since 1.1): see vecidx_params_create. */
+typedef struct vecidx_params vecidx_params;
 
 /**
  * @brief Create an exact (brute-force) index.
@@ -178,6 +183,49 @@ VECIDX_API int vecidx_filter_allows(const vecidx_filter *f, int64_t id);
 VECIDX_API int vecidx_search_filtered(const vecidx *idx, const als_matrix *queries,
                                       int64_t k, const vecidx_filter *filter,
                                       float *scores, int64_t *ids);
+
+/** @defgroup vecidx_params Per-call search parameters
+ *  Settings that belong to one search, not to the index: a service shares one index
+ *  between concurrent requests with different settings and never mutates it to serve one.
+ *  A vecidx_params handle holds any of VECIDX_PARAM_NPROBE, VECIDX_PARAM_NUM_THREADS,
+ *  VECIDX_PARAM_SIMD, VECIDX_PARAM_EXACT and a filter; what it does not set comes from the
+ *  index (vecidx_set_int), so NULL params mean "the index's settings". Reusable; one handle
+ *  may serve concurrent searches while nobody modifies it. @since 1.1
+ *  @{ */
+/** @brief A handle with nothing set. @retval ALS_EINVAL out NULL. @retval ALS_ENOMEM. */
+VECIDX_API int vecidx_params_create(vecidx_params **out);
+/** @brief Free (NULL is a no-op). The filter it names is not freed. */
+VECIDX_API void vecidx_params_destroy(vecidx_params *p);
+/**
+ * @brief Set a search-time key (bounds as for vecidx_set_int; EXACT is 0 or 1).
+ * @retval ALS_EINVAL p NULL, or a key that is not a search-time key (SEED, ...).
+ * @retval ALS_ERANGE value outside the key's bounds.
+ * @retval ALS_EUNSUPPORTED a SIMD path this CPU lacks.
+ */
+VECIDX_API int vecidx_params_set_int(vecidx_params *p, int key, int64_t value);
+/** @brief Read a key that was set. @retval ALS_ENOTFOUND not set (the index's value applies). */
+VECIDX_API int vecidx_params_get_int(const vecidx_params *p, int key, int64_t *value);
+/** @brief Forget a key (the index's value applies again). */
+VECIDX_API int vecidx_params_unset(vecidx_params *p, int key);
+/**
+ * @brief Exclude / restrict ids in searches made with p (NULL: no filter). The filter is
+ *        borrowed: keep it alive while p is used with it.
+ */
+VECIDX_API int vecidx_params_set_filter(vecidx_params *p, const vecidx_filter *filter);
+/**
+ * @brief vecidx_search with per-call settings (params may be NULL: the index's settings).
+ * Same outputs, codes and thread safety as vecidx_search; the filter is the params' one.
+ */
+VECIDX_API int vecidx_search_with(const vecidx *idx, const als_matrix *queries, int64_t k,
+                                  const vecidx_params *params, float *scores, int64_t *ids);
+/**
+ * @brief vecidx_expand with per-call settings (the filter is the params' one).
+ * Same outputs, codes and thread safety as vecidx_expand.
+ */
+VECIDX_API int vecidx_expand_with(const vecidx *idx, const als_matrix *seeds, int64_t k, int agg,
+                                  const vecidx_params *params, int64_t n_out, int64_t *ids_out,
+                                  float *scores_out, int64_t *n_found);
+/** @} */
 
 /**
  * @brief Set an integer parameter (see VECIDX_PARAM_*).

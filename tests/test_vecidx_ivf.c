@@ -721,6 +721,191 @@ static void test_ivf_concurrent_searches(void **state) {
     free(cent);
 }
 
+/* ---------------------------------------------------------------- per-call parameters */
+
+static result search_with_r(const vecidx *idx, const als_matrix *q, int64_t k, const vecidx_params *p) {
+    result r;
+    r.n = als_matrix_rows(q) * k;
+    r.s = malloc((size_t)(r.n + 1) * sizeof(float));
+    r.i = malloc((size_t)(r.n + 1) * sizeof(int64_t));
+    assert_non_null(r.s);
+    assert_non_null(r.i);
+    assert_ok(vecidx_search_with(idx, q, k, p, r.s, r.i));
+    return r;
+}
+
+/* Settings given per call equal the same settings on the index, leave the index alone, and
+ * unset keys fall back to the index's values. */
+static void test_params_per_call(void **state) {
+    (void)state;
+    float *cent = centres_make(91);
+    int64_t *ids = random_ids(NPOINTS, 92);
+    als_matrix *x = clustered(cent, NPOINTS, 93, 1), *q = clustered(cent, NQ, 94, 1);
+    vecidx *ivf = ivf_over(x, VECIDX_METRIC_IP, NLIST, ids, 1234, 2);
+    vecidx_params *p = NULL;
+    assert_ok(vecidx_params_create(&p));
+    int64_t v;
+    assert_int_equal(vecidx_params_get_int(p, VECIDX_PARAM_NPROBE, &v), ALS_ENOTFOUND);
+    result base = search_r(ivf, q, 10, NULL); /* index nprobe 1 */
+    result none = search_with_r(ivf, q, 10, p), nul = search_with_r(ivf, q, 10, NULL);
+    assert_same(&base, &none, "empty params = the index's settings");
+    assert_same(&base, &nul, "NULL params = the index's settings");
+    const int64_t probes[] = {1, 3, 8, NLIST};
+    for (int i = 0; i < 4; i++) {
+        assert_ok(vecidx_params_set_int(p, VECIDX_PARAM_NPROBE, probes[i]));
+        assert_ok(vecidx_params_get_int(p, VECIDX_PARAM_NPROBE, &v));
+        assert_int_equal(v, probes[i]);
+        result a = search_with_r(ivf, q, 10, p);
+        assert_ok(vecidx_set_int(ivf, VECIDX_PARAM_NPROBE, probes[i]));
+        result b = search_r(ivf, q, 10, NULL);
+        assert_ok(vecidx_set_int(ivf, VECIDX_PARAM_NPROBE, 1));
+        assert_same(&a, &b, "per-call nprobe = index nprobe");
+        result_free(&a);
+        result_free(&b);
+    }
+    assert_ok(vecidx_get_int(ivf, VECIDX_PARAM_NPROBE, &v));
+    assert_int_equal(v, 1); /* never mutated by a call */
+    /* threads and SIMD per call do not change results */
+    assert_ok(vecidx_params_set_int(p, VECIDX_PARAM_NUM_THREADS, 1));
+    assert_ok(vecidx_params_set_int(p, VECIDX_PARAM_SIMD, VECIDX_SIMD_PORTABLE));
+    result a1 = search_with_r(ivf, q, 10, p);
+    assert_ok(vecidx_params_unset(p, VECIDX_PARAM_SIMD));
+    assert_ok(vecidx_params_set_int(p, VECIDX_PARAM_NUM_THREADS, 2));
+    result a2 = search_with_r(ivf, q, 10, p);
+    assert_same(&a1, &a2, "per-call threads / simd");
+    /* a filter in the params = search_filtered */
+    vecidx_filter *f = NULL;
+    assert_ok(vecidx_filter_create(&f, ids, NPOINTS / 3, VECIDX_FILTER_EXCLUDE));
+    assert_ok(vecidx_params_set_filter(p, f));
+    assert_ok(vecidx_set_int(ivf, VECIDX_PARAM_NPROBE, NLIST));
+    result ff = search_r(ivf, q, 10, f), pf = search_with_r(ivf, q, 10, p);
+    assert_same(&ff, &pf, "params filter = search_filtered");
+    assert_ok(vecidx_set_int(ivf, VECIDX_PARAM_NPROBE, 1));
+    /* expand_with = expand with the same settings */
+    int64_t e1[50], e2[50], n1 = 0, n2 = 0;
+    float s1[50], s2[50];
+    assert_ok(vecidx_expand_with(ivf, q, 7, VECIDX_AGG_SUM, p, 50, e1, s1, &n1));
+    assert_ok(vecidx_set_int(ivf, VECIDX_PARAM_NPROBE, NLIST));
+    assert_ok(vecidx_expand(ivf, q, 7, VECIDX_AGG_SUM, f, 50, e2, s2, &n2));
+    assert_ok(vecidx_set_int(ivf, VECIDX_PARAM_NPROBE, 1));
+    assert_int_equal(n1, n2);
+    assert_memory_equal(e1, e2, (size_t)n1 * sizeof(int64_t));
+    assert_memory_equal(s1, s2, (size_t)n1 * sizeof(float));
+    /* errors */
+    assert_int_equal(vecidx_params_create(NULL), ALS_EINVAL);
+    assert_int_equal(vecidx_params_set_int(NULL, VECIDX_PARAM_NPROBE, 1), ALS_EINVAL);
+    assert_int_equal(vecidx_params_set_int(p, VECIDX_PARAM_SEED, 1), ALS_EINVAL);
+    assert_int_equal(vecidx_params_set_int(p, VECIDX_PARAM_NPROBE, 0), ALS_ERANGE);
+    assert_int_equal(vecidx_params_set_int(p, VECIDX_PARAM_EXACT, 2), ALS_ERANGE);
+    assert_int_equal(vecidx_params_set_int(p, VECIDX_PARAM_NUM_THREADS, -1), ALS_ERANGE);
+    assert_int_equal(vecidx_params_get_int(p, 12345, &v), ALS_EINVAL);
+    assert_int_equal(vecidx_params_set_filter(NULL, f), ALS_EINVAL);
+    vecidx_params_destroy(NULL);
+    result_free(&ff);
+    result_free(&pf);
+    result_free(&a1);
+    result_free(&a2);
+    result_free(&base);
+    result_free(&none);
+    result_free(&nul);
+    vecidx_filter_destroy(f);
+    vecidx_params_destroy(p);
+    vecidx_destroy(ivf);
+    als_matrix_destroy(x);
+    als_matrix_destroy(q);
+    free(ids);
+    free(cent);
+}
+
+/* Exact mode on an IVF index gives the flat index's results bit for bit, whatever nprobe
+ * the index or the call says, on clustered, gaussian, duplicate-heavy data, IP and L2. */
+static void test_params_exact_equals_flat(void **state) {
+    (void)state;
+    float *cent = centres_make(101);
+    for (int data = 0; data < 3; data++)
+        for (int metric = 0; metric < 2; metric++) {
+            als_matrix *x = data == 0 ? clustered(cent, NPOINTS, 102, metric == VECIDX_METRIC_IP)
+                                      : gauss(NPOINTS, D, 103);
+            if (data == 2) { /* duplicate-heavy: every vector appears about 8 times */
+                float *d = als_matrix_data(x);
+                for (int64_t i = 0; i < NPOINTS; i++)
+                    memcpy(d + i * D, d + (i % (NPOINTS / 8)) * D, D * sizeof(float));
+            }
+            als_matrix *q = data == 0 ? clustered(cent, NQ, 104, metric == VECIDX_METRIC_IP) : gauss(NQ, D, 105);
+            vecidx *flat = flat_over(x, metric, NULL), *ivf = ivf_over(x, metric, NLIST, NULL, 7, 2);
+            vecidx_params *p = NULL;
+            assert_ok(vecidx_params_create(&p));
+            assert_ok(vecidx_params_set_int(p, VECIDX_PARAM_EXACT, 1));
+            assert_ok(vecidx_params_set_int(p, VECIDX_PARAM_NPROBE, 2)); /* exact wins */
+            const int64_t ks[] = {5, 20};
+            for (int ki = 0; ki < 2; ki++) {
+                result a = search_r(flat, q, ks[ki], NULL), b = search_with_r(ivf, q, ks[ki], p);
+                assert_same(&a, &b, "exact mode = flat");
+                result c = search_with_r(flat, q, ks[ki], p); /* exact on flat: flat */
+                assert_same(&a, &c, "exact mode on a flat index");
+                result_free(&a);
+                result_free(&b);
+                result_free(&c);
+            }
+            vecidx_params_destroy(p);
+            vecidx_destroy(flat);
+            vecidx_destroy(ivf);
+            als_matrix_destroy(x);
+            als_matrix_destroy(q);
+        }
+    free(cent);
+}
+
+typedef struct {
+    const vecidx *idx;
+    const als_matrix *q;
+    int64_t nprobe;
+    result r;
+    int rc;
+} pjob;
+
+static void *params_thread(void *arg) {
+    pjob *j = arg;
+    vecidx_params *p = NULL;
+    j->rc = vecidx_params_create(&p);
+    if (!j->rc) j->rc = vecidx_params_set_int(p, VECIDX_PARAM_NPROBE, j->nprobe);
+    j->r.n = als_matrix_rows(j->q) * 10;
+    j->r.s = malloc((size_t)j->r.n * sizeof(float));
+    j->r.i = malloc((size_t)j->r.n * sizeof(int64_t));
+    for (int rep = 0; !j->rc && rep < 5; rep++)
+        j->rc = vecidx_search_with(j->idx, j->q, 10, p, j->r.s, j->r.i);
+    vecidx_params_destroy(p);
+    return NULL;
+}
+
+/* One index, concurrent requests with different nprobe: each equals its serial result. */
+static void test_params_concurrent(void **state) {
+    (void)state;
+    float *cent = centres_make(111);
+    als_matrix *x = clustered(cent, 20000, 112, 1);
+    vecidx *ivf = ivf_over(x, VECIDX_METRIC_IP, NLIST, NULL, 1234, 1);
+    als_matrix *q = clustered(cent, 500, 113, 1);
+    pjob jobs[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (pjob){ivf, q, 1 + 5 * i, {NULL, NULL, 0}, -999};
+        assert_int_equal(pthread_create(&t[i], NULL, params_thread, &jobs[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) assert_int_equal(pthread_join(t[i], NULL), 0);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(jobs[i].rc, ALS_OK);
+        assert_ok(vecidx_set_int(ivf, VECIDX_PARAM_NPROBE, jobs[i].nprobe));
+        result serial = search_r(ivf, q, 10, NULL);
+        assert_same(&serial, &jobs[i].r, "concurrent per-call nprobe");
+        result_free(&serial);
+        result_free(&jobs[i].r);
+    }
+    vecidx_destroy(ivf);
+    als_matrix_destroy(x);
+    als_matrix_destroy(q);
+    free(cent);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ivf_create_and_getters),
@@ -732,6 +917,9 @@ int main(void) {
         cmocka_unit_test(test_ivf_filters),
         cmocka_unit_test(test_ivf_consecutive_ids_and_padding),
         cmocka_unit_test(test_ivf_concurrent_searches),
+        cmocka_unit_test(test_params_per_call),
+        cmocka_unit_test(test_params_exact_equals_flat),
+        cmocka_unit_test(test_params_concurrent),
     };
     return cmocka_run_group_tests_name("vecidx_ivf", tests, NULL, NULL);
 }

@@ -124,7 +124,7 @@ typedef struct {
 } lk_route_opts;
 /* Audience of up to n users (factor rows) for target items (rows) or explicit seed users
  * (rows, i2u2u only). rows_out / scores_out hold n; *found is set. */
-int lk_route_run(int route, const lk_data *d, vecidx *idx, const lk_index_meta *meta,
+int lk_route_run(int route, const lk_data *d, const vecidx *idx, const lk_index_meta *meta,
                  const int64_t *items, int64_t n_items, const int64_t *seed_users,
                  int64_t n_seeds, const lk_route_opts *o, int64_t n, int64_t *rows_out,
                  float *scores_out, int64_t *found);

@@ -99,15 +99,24 @@ static int make_filter(const lk_data *d, const int64_t *rows, int64_t n, vecidx_
     return rc ? lk_lib_fail("filter", rc) : 0;
 }
 
+/* The audience of the query vectors: each one's k best (the excluded users filtered out),
+ * merged by agg. nprobe (IVF) is this call's own setting: the shared index is never
+ * modified to serve one request. */
 static int expand_vectors(const lk_data *d, const vecidx *idx, const als_matrix *q, int64_t k,
-                          int agg, const int64_t *excl, int64_t n_excl, int64_t n,
-                          int64_t *rows_out, float *scores_out, int64_t *found) {
+                          int agg, const int64_t *excl, int64_t n_excl, int64_t nprobe,
+                          int64_t n, int64_t *rows_out, float *scores_out, int64_t *found) {
     vecidx_filter *f = NULL;
+    vecidx_params *p = NULL;
     if (make_filter(d, excl, n_excl, &f)) return LK_EXIT_FAIL;
     int64_t size = vecidx_size(idx);
     if (k > size) k = size;
     if (k < 1) k = 1;
-    int rc = vecidx_expand(idx, q, k, agg, f, n, rows_out, scores_out, found);
+    int rc = vecidx_params_create(&p);
+    if (!rc) rc = vecidx_params_set_filter(p, f);
+    if (!rc && nprobe > 0 && vecidx_kind(idx) == VECIDX_KIND_IVF)
+        rc = vecidx_params_set_int(p, VECIDX_PARAM_NPROBE, nprobe);
+    if (!rc) rc = vecidx_expand_with(idx, q, k, agg, p, n, rows_out, scores_out, found);
+    vecidx_params_destroy(p);
     vecidx_filter_destroy(f);
     if (rc) return lk_lib_fail("expanding the audience", rc);
     if (ids_to_rows(d, rows_out, *found)) {
@@ -117,7 +126,7 @@ static int expand_vectors(const lk_data *d, const vecidx *idx, const als_matrix 
     return 0;
 }
 
-static int route_i2u2u(const lk_data *d, vecidx *idx, const lk_index_meta *meta,
+static int route_i2u2u(const lk_data *d, const vecidx *idx, const lk_index_meta *meta,
                        const int64_t *seeds, int64_t ns, const lk_route_opts *o, int64_t n,
                        int64_t *rows_out, float *scores_out, int64_t *found) {
     als_matrix *q = NULL, *view = NULL;
@@ -145,15 +154,16 @@ static int route_i2u2u(const lk_data *d, vecidx *idx, const lk_index_meta *meta,
         als_matrix_destroy(q);
         return lk_lib_fail("seed vectors", rc);
     }
-    rc = expand_vectors(d, idx, view, k, agg, seeds, ns, n, rows_out, scores_out, found);
+    rc = expand_vectors(d, idx, view, k, agg, seeds, ns, o->nprobe, n, rows_out, scores_out, found);
     als_matrix_destroy(view);
     als_matrix_destroy(q);
     return rc;
 }
 
-static int route_i2u(const lk_data *d, vecidx *idx, const lk_index_meta *meta,
+static int route_i2u(const lk_data *d, const vecidx *idx, const lk_index_meta *meta,
                      const int64_t *items, int64_t n_items, const int64_t *buyers, int64_t nb,
-                     int64_t n, int64_t *rows_out, float *scores_out, int64_t *found) {
+                     int64_t nprobe, int64_t n, int64_t *rows_out, float *scores_out,
+                     int64_t *found) {
     als_matrix *q = NULL, *view = NULL, *uf = NULL;
     vecidx *exact = NULL;
     int64_t kept;
@@ -176,15 +186,14 @@ static int route_i2u(const lk_data *d, vecidx *idx, const lk_index_meta *meta,
         use = exact;
     } else if (!rc && vecidx_kind(idx) == VECIDX_KIND_IVF) {
         /* probe enough lists to hold the audience twice over */
-        int64_t np = 0, nl = vecidx_nlist(idx);
-        vecidx_get_int(idx, VECIDX_PARAM_NPROBE, &np);
+        int64_t nl = vecidx_nlist(idx);
         int64_t need = (int64_t)ceil(2.0 * (double)(n + nb) * (double)nl / (double)d->nu);
-        if (need > np) rc = vecidx_set_int(idx, VECIDX_PARAM_NPROBE, need > nl ? nl : need);
+        if (need > nprobe) nprobe = need > nl ? nl : need;
     }
     if (rc) {
         rc = lk_lib_fail("i2u", rc);
     } else {
-        rc = expand_vectors(d, use, view, n + nb, VECIDX_AGG_MAX, buyers, nb, n, rows_out,
+        rc = expand_vectors(d, use, view, n + nb, VECIDX_AGG_MAX, buyers, nb, nprobe, n, rows_out,
                             scores_out, found);
     }
     vecidx_destroy(exact);
@@ -301,7 +310,7 @@ out:
     return rc;
 }
 
-int lk_route_run(int route, const lk_data *d, vecidx *idx, const lk_index_meta *meta,
+int lk_route_run(int route, const lk_data *d, const vecidx *idx, const lk_index_meta *meta,
                  const int64_t *items, int64_t n_items, const int64_t *seed_users,
                  int64_t n_seeds, const lk_route_opts *o, int64_t n, int64_t *rows_out,
                  float *scores_out, int64_t *found) {
@@ -311,10 +320,11 @@ int lk_route_run(int route, const lk_data *d, vecidx *idx, const lk_index_meta *
     if (o->nprobe > 0 && (!idx || vecidx_kind(idx) != VECIDX_KIND_IVF))
         return lk_usage_error("--nprobe applies to an IVF index; this index is %s (exact: "
                               "there are no lists to probe)", idx ? "flat" : "absent");
-    /* IVF: 8 lists per query unless told (the library's default of 1 starves i2u2u) */
-    if (idx && vecidx_kind(idx) == VECIDX_KIND_IVF &&
-        (rc = vecidx_set_int(idx, VECIDX_PARAM_NPROBE, o->nprobe > 0 ? o->nprobe : 8)))
-        return lk_lib_fail("--nprobe", rc);
+    /* IVF: 8 lists per query unless told (the library's default of 1 starves i2u2u), as
+     * this call's own setting (vecidx_params), never written into the shared index */
+    lk_route_opts ro = *o;
+    if (idx && vecidx_kind(idx) == VECIDX_KIND_IVF && ro.nprobe <= 0) ro.nprobe = 8;
+    o = &ro;
     if (seed_users) {
         if (route != LK_ROUTE_I2U2U) return lk_usage_error("--seeds works with --route i2u2u only");
         return route_i2u2u(d, idx, meta, seed_users, n_seeds, o, n, rows_out, scores_out, found);
@@ -325,7 +335,8 @@ int lk_route_run(int route, const lk_data *d, vecidx *idx, const lk_index_meta *
         else rc = route_i2u2u(d, idx, meta, buyers, nb, o, n, rows_out, scores_out, found);
         /* (route_i2u2u samples at most LK_MAX_SEEDS of them; all stay excluded) */
     } else if (route == LK_ROUTE_I2U) {
-        rc = route_i2u(d, idx, meta, items, n_items, buyers, nb, n, rows_out, scores_out, found);
+        rc = route_i2u(d, idx, meta, items, n_items, buyers, nb, o->nprobe, n, rows_out,
+                       scores_out, found);
     } else {
         rc = route_i2i2u(d, items, n_items, buyers, nb, o, n, rows_out, scores_out, found);
     }

@@ -18,9 +18,9 @@ static int cmp_pair(const void *a, const void *b) {
     return (x->id > y->id) - (x->id < y->id);
 }
 
-VECIDX_API int vecidx_expand(const vecidx *idx, const als_matrix *seeds, int64_t k, int agg,
-                             const vecidx_filter *filter, int64_t n_out, int64_t *ids_out,
-                             float *scores_out, int64_t *n_found) {
+static int expand(const vecidx *idx, const als_matrix *seeds, int64_t k, int agg,
+                  const vecidx_params *params, const vecidx_filter *filter, int64_t n_out,
+                  int64_t *ids_out, float *scores_out, int64_t *n_found) {
     if (!idx || !seeds || !ids_out) return als__errf(ALS_EINVAL, "vecidx_expand: NULL argument");
     if (agg != VECIDX_AGG_MAX && agg != VECIDX_AGG_SUM && agg != VECIDX_AGG_MEAN)
         return als__errf(ALS_EINVAL, "vecidx_expand: unknown aggregate %d", agg);
@@ -50,7 +50,7 @@ VECIDX_API int vecidx_expand(const vecidx *idx, const als_matrix *seeds, int64_t
         rc = als__errf(ALS_ENOMEM, "vecidx_expand: out of memory for %lld seeds x k = %lld", (long long)ns, (long long)k);
         goto done;
     }
-    rc = vecidx_search_filtered(idx, seeds, k, filter, sc, id);
+    rc = vecidx__search(idx, seeds, k, params, filter, sc, id, "vecidx_expand");
     if (rc) goto done;
     size_t np = 0;
     for (size_t t = 0; t < cells; t++)
@@ -86,4 +86,16 @@ done:
     free(hs);
     free(hid);
     return rc;
+}
+
+VECIDX_API int vecidx_expand(const vecidx *idx, const als_matrix *seeds, int64_t k, int agg,
+                             const vecidx_filter *filter, int64_t n_out, int64_t *ids_out,
+                             float *scores_out, int64_t *n_found) {
+    return expand(idx, seeds, k, agg, NULL, filter, n_out, ids_out, scores_out, n_found);
+}
+
+VECIDX_API int vecidx_expand_with(const vecidx *idx, const als_matrix *seeds, int64_t k, int agg,
+                                  const vecidx_params *params, int64_t n_out, int64_t *ids_out,
+                                  float *scores_out, int64_t *n_found) {
+    return expand(idx, seeds, k, agg, params, NULL, n_out, ids_out, scores_out, n_found);
 }

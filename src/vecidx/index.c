@@ -227,9 +227,90 @@ void vecidx__finish_scores(const vecidx *idx, const float *q, int64_t nq, int64_
     }
 }
 
-VECIDX_API int vecidx_search_filtered(const vecidx *idx, const als_matrix *queries, int64_t k,
-                                      const vecidx_filter *filter, float *scores, int64_t *ids) {
-    const char *fn = filter ? "vecidx_search_filtered" : "vecidx_search";
+/* ------------------------------------------------------------------ per-call parameters */
+
+static int pslot(int key) {
+    switch (key) {
+    case VECIDX_PARAM_NPROBE: return 0;
+    case VECIDX_PARAM_NUM_THREADS: return 1;
+    case VECIDX_PARAM_SIMD: return 2;
+    case VECIDX_PARAM_EXACT: return 3;
+    default: return -1;
+    }
+}
+
+VECIDX_API int vecidx_params_create(vecidx_params **out) {
+    if (!out) return als__errf(ALS_EINVAL, "vecidx_params_create: out is NULL");
+    *out = calloc(1, sizeof **out);
+    return *out ? ALS_OK : als__errf(ALS_ENOMEM, "vecidx_params_create: out of memory");
+}
+
+VECIDX_API void vecidx_params_destroy(vecidx_params *p) { free(p); }
+
+VECIDX_API int vecidx_params_set_int(vecidx_params *p, int key, int64_t value) {
+    if (!p) return als__errf(ALS_EINVAL, "vecidx_params_set_int: params is NULL");
+    int s = pslot(key);
+    if (s < 0)
+        return als__errf(ALS_EINVAL, "vecidx_params_set_int: key %d is not a search-time "
+                         "parameter (nprobe, num_threads, simd, exact)", key);
+    int64_t lo = 0, hi = 1;
+    if (key != VECIDX_PARAM_EXACT) vecidx_param_bounds(key, &lo, &hi, NULL);
+    if (value < lo || value > hi)
+        return als__errf(ALS_ERANGE, "vecidx_params_set_int: key %d = %lld is outside [%lld, %lld]",
+                         key, (long long)value, (long long)lo, (long long)hi);
+    if (key == VECIDX_PARAM_SIMD && value != VECIDX_SIMD_AUTO && !als__scan_for((int)value))
+        return als__errf(ALS_EUNSUPPORTED, "vecidx_params_set_int: this CPU lacks SIMD level %lld",
+                         (long long)value);
+    p->v[s] = value;
+    p->set[s] = 1;
+    return ALS_OK;
+}
+
+VECIDX_API int vecidx_params_get_int(const vecidx_params *p, int key, int64_t *value) {
+    if (!p || !value) return als__errf(ALS_EINVAL, "vecidx_params_get_int: NULL argument");
+    int s = pslot(key);
+    if (s < 0) return als__errf(ALS_EINVAL, "vecidx_params_get_int: unknown key %d", key);
+    if (!p->set[s]) return als__errf(ALS_ENOTFOUND, "vecidx_params_get_int: key %d is not set "
+                                     "(the index's value applies)", key);
+    *value = p->v[s];
+    return ALS_OK;
+}
+
+VECIDX_API int vecidx_params_unset(vecidx_params *p, int key) {
+    if (!p) return als__errf(ALS_EINVAL, "vecidx_params_unset: params is NULL");
+    int s = pslot(key);
+    if (s < 0) return als__errf(ALS_EINVAL, "vecidx_params_unset: unknown key %d", key);
+    p->set[s] = 0;
+    return ALS_OK;
+}
+
+VECIDX_API int vecidx_params_set_filter(vecidx_params *p, const vecidx_filter *filter) {
+    if (!p) return als__errf(ALS_EINVAL, "vecidx_params_set_filter: params is NULL");
+    p->filter = filter;
+    return ALS_OK;
+}
+
+static void resolve(const vecidx *idx, const vecidx_params *p, const vecidx_filter *filter,
+                    vecidx__sopt *o) {
+    int64_t np = idx->nprobe, nt = idx->num_threads, simd = idx->simd, exact = 0;
+    if (p) {
+        if (p->set[0]) np = p->v[0];
+        if (p->set[1]) nt = p->v[1];
+        if (p->set[2]) simd = p->v[2];
+        if (p->set[3]) exact = p->v[3];
+        if (!filter) filter = p->filter;
+    }
+    als__scan_fn f = als__scan_for((int)simd);
+    o->nprobe = np;
+    o->nthreads = als__threads(nt);
+    o->scan = f ? f : als__scan_for(0);
+    o->exact = (int)exact;
+    o->filter = filter ? &filter->set : NULL;
+}
+
+int vecidx__search(const vecidx *idx, const als_matrix *queries, int64_t k,
+                   const vecidx_params *params, const vecidx_filter *filter, float *scores,
+                   int64_t *ids, const char *fn) {
     if (!idx || !queries || !ids) return als__errf(ALS_EINVAL, "%s: NULL argument", fn);
     if (k < 1) return als__errf(ALS_ERANGE, "%s: k = %lld, must be >= 1", fn, (long long)k);
     int rc0 = als__out_fits(als_matrix_rows(queries), k, sizeof(int64_t) + (scores ? sizeof(float) : 0), fn, "k");
@@ -240,22 +321,33 @@ VECIDX_API int vecidx_search_filtered(const vecidx *idx, const als_matrix *queri
     int rc = vecidx__queries(idx, queries, &q, fn);
     if (rc) return rc;
     int64_t nq = als_matrix_rows(queries);
-    const als__idset *f = filter ? &filter->set : NULL;
+    vecidx__sopt o;
+    resolve(idx, params, filter, &o);
     if (idx->kind == VECIDX_KIND_FLAT) {
         als__db db = vecidx__store_db(&idx->flat, idx->d);
-        rc = als__search_db(&db, vecidx__scan(idx), als__threads(idx->num_threads), q, nq, k, f,
-                            scores, ids);
+        rc = als__search_db(&db, o.scan, o.nthreads, q, nq, k, o.filter, scores, ids);
     } else {
-        rc = vecidx__ivf_search(idx, q, nq, k, f, scores, ids);
+        rc = vecidx__ivf_search(idx, q, nq, k, &o, scores, ids);
     }
     if (!rc) vecidx__finish_scores(idx, q, nq, k, scores, ids);
     als__afree(q);
     return rc;
 }
 
+VECIDX_API int vecidx_search_filtered(const vecidx *idx, const als_matrix *queries, int64_t k,
+                                      const vecidx_filter *filter, float *scores, int64_t *ids) {
+    return vecidx__search(idx, queries, k, NULL, filter, scores, ids,
+                          filter ? "vecidx_search_filtered" : "vecidx_search");
+}
+
 VECIDX_API int vecidx_search(const vecidx *idx, const als_matrix *queries, int64_t k,
                              float *scores, int64_t *ids) {
-    return vecidx_search_filtered(idx, queries, k, NULL, scores, ids);
+    return vecidx__search(idx, queries, k, NULL, NULL, scores, ids, "vecidx_search");
+}
+
+VECIDX_API int vecidx_search_with(const vecidx *idx, const als_matrix *queries, int64_t k,
+                                  const vecidx_params *params, float *scores, int64_t *ids) {
+    return vecidx__search(idx, queries, k, params, NULL, scores, ids, "vecidx_search_with");
 }
 
 static int cmp_i64(const void *a, const void *b) {

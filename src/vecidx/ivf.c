@@ -170,13 +170,16 @@ static void search_chunk(const vecidx *idx, als__scan_fn scan, const float *q, i
 }
 
 int vecidx__ivf_search(const vecidx *idx, const float *q, int64_t nq, int64_t k,
-                       const als__idset *f, float *scores, int64_t *ids) {
+                       const vecidx__sopt *o, float *scores, int64_t *ids) {
     if (nq == 0) return ALS_OK;
-    int64_t d = idx->d, nlist = idx->nlist, np = idx->nprobe < nlist ? idx->nprobe : nlist;
+    /* exact mode probes every list: the same candidates, kernel and ties as a flat scan */
+    int64_t d = idx->d, nlist = idx->nlist;
+    int64_t np = o->exact || o->nprobe >= nlist ? nlist : o->nprobe;
     int64_t kc = k < idx->n ? k : idx->n;
     if (kc < 1) kc = 1;
-    int nt = als__threads(idx->num_threads);
-    als__scan_fn scan = vecidx__scan(idx);
+    int nt = o->nthreads;
+    als__scan_fn scan = o->scan;
+    const als__idset *f = o->filter;
     int64_t chunk = nq / ((int64_t)nt * 4);
     if (chunk < 64) chunk = 64;
     if (chunk > 4096) chunk = 4096;

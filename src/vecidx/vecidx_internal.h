@@ -32,6 +32,23 @@ struct vecidx {
     vecidx__store *lists;
 };
 
+/* Per-call search parameters (vecidx_params): each setting is taken from the handle when
+ * set there, else from the index. */
+struct vecidx_params {
+    int64_t v[4];  /* nprobe, num_threads, simd, exact */
+    int set[4];
+    const vecidx_filter *filter; /* borrowed */
+};
+
+/* The settings one search runs with, resolved from the index and a vecidx_params. */
+typedef struct {
+    int64_t nprobe;
+    int nthreads;
+    als__scan_fn scan;
+    int exact;
+    const als__idset *filter;
+} vecidx__sopt;
+
 struct vecidx_filter {
     als__idset set;
     int64_t *ids;
@@ -58,7 +75,11 @@ void vecidx__finish_scores(const vecidx *idx, const float *q, int64_t nq, int64_
 int vecidx__ivf_train(vecidx *idx, const float *x, int64_t n, int64_t stride);
 int vecidx__ivf_add(vecidx *idx, const float *x, int64_t n, int64_t stride, const int64_t *ids);
 int vecidx__ivf_search(const vecidx *idx, const float *q, int64_t nq, int64_t k,
-                       const als__idset *f, float *scores, int64_t *ids);
+                       const vecidx__sopt *o, float *scores, int64_t *ids);
+/* index.c: the search behind every public search call (checks, dispatch, finishing). */
+int vecidx__search(const vecidx *idx, const als_matrix *queries, int64_t k,
+                   const vecidx_params *params, const vecidx_filter *filter, float *scores,
+                   int64_t *ids, const char *fn);
 /* x: n x d contiguous. Writes nlist x d centroids. */
 int vecidx__kmeans(const float *x, int64_t n, int64_t d, int64_t nlist, int spherical,
                    int64_t iters, uint64_t seed, int nthreads, als__scan_fn scan,
