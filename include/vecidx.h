@@ -294,6 +294,37 @@ VECIDX_API int vecidx_save(const vecidx *idx, const char *path);
  */
 VECIDX_API int vecidx_load(vecidx **out, const char *path);
 
+/**
+ * @brief Load a saved index (format version 2) without copying its vectors: the file is
+ *        mapped read-only and searched where it lies, so processes that map one file share
+ *        its memory (the page cache) and a load takes milliseconds at any size. Searches
+ *        give exactly the results of vecidx_load's copy.
+ *        What is checked at load: the header (checksum, every field), that the file has the
+ *        exact size the header and the IVF list sizes imply, the centroids (copied: they
+ *        are small). What is not: the payload checksum and the vectors' finiteness, which
+ *        would read the whole file; call vecidx_verify for that (a corrupt vector gives
+ *        wrong scores for itself, never a crash).
+ *        The mapping is of the file as it is now: vecidx_save replaces a file by rename, so
+ *        a mapped reader keeps its version intact. Truncating a mapped file in place makes
+ *        the next access to the lost pages fault (SIGBUS), as with any mapped file: don't.
+ * @retval ALS_EFORMAT as vecidx_load for the header and sizes.
+ * @retval ALS_EUNSUPPORTED a version-1 file (load it with vecidx_load and save it again).
+ * @retval ALS_ENOTFOUND / ALS_EIO / ALS_ENOMEM file and mapping errors.
+ * Ownership: vecidx_destroy unmaps. The index is read-only: vecidx_add and vecidx_train
+ * give ALS_ESTATE; parameters may be set, and vecidx_save writes a normal file.
+ * Thread safety: as a loaded index. @since 1.1
+ */
+VECIDX_API int vecidx_load_mmap(vecidx **out, const char *path);
+/** @brief 1 if the index was loaded with vecidx_load_mmap. @since 1.1 */
+VECIDX_API int vecidx_is_mapped(const vecidx *idx);
+/**
+ * @brief Check a mapped index's payload checksum, vectors and ids (reads the whole file);
+ *        ALS_OK at once for an index that is not mapped (it was checked when loaded).
+ * @retval ALS_EINVAL idx NULL.  @retval ALS_EFORMAT corrupt payload.
+ * Thread safety: safe with concurrent searches. @since 1.1
+ */
+VECIDX_API int vecidx_verify(const vecidx *idx);
+
 
 /** Aggregates for vecidx_expand (fixed values). */
 #define VECIDX_AGG_MAX 0  /**< best similarity over the seeds that found the id */

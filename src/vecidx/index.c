@@ -1,6 +1,7 @@
 /* The vecidx handle: creation, parameters, add and search dispatch for flat and IVF. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "vecidx/vecidx_internal.h"
 
@@ -112,8 +113,11 @@ VECIDX_API void vecidx_destroy(vecidx *idx) {
     if (!idx) return;
     vecidx__store_free(&idx->flat);
     vecidx__ivf_free(idx);
+    if (idx->map) munmap(idx->map, idx->map_len);
     free(idx);
 }
+
+VECIDX_API int vecidx_is_mapped(const vecidx *idx) { return idx && idx->map != NULL; }
 
 VECIDX_API int vecidx_is_trained(const vecidx *idx) {
     return idx && (idx->kind == VECIDX_KIND_FLAT || idx->trained);
@@ -144,6 +148,8 @@ static int check_matrix(const vecidx *idx, const als_matrix *x, const char *fn, 
 
 VECIDX_API int vecidx_train(vecidx *idx, const als_matrix *x) {
     int rc = check_matrix(idx, x, "vecidx_train", "training vectors");
+    if (!rc && idx->map)
+        return als__errf(ALS_ESTATE, "vecidx_train: the index is memory-mapped (read-only)");
     if (rc || idx->kind == VECIDX_KIND_FLAT) return rc;
     if (idx->n > 0)
         return als__errf(ALS_ESTATE, "vecidx_train: the index already holds %lld vectors",
@@ -157,6 +163,9 @@ VECIDX_API int vecidx_train(vecidx *idx, const als_matrix *x) {
 VECIDX_API int vecidx_add(vecidx *idx, const als_matrix *x, const int64_t *ids) {
     int rc = check_matrix(idx, x, "vecidx_add", "vectors");
     if (rc) return rc;
+    if (idx->map)
+        return als__errf(ALS_ESTATE, "vecidx_add: the index is memory-mapped (read-only): "
+                         "load it with vecidx_load to change it");
     int64_t n = als_matrix_rows(x);
     if (ids)
         for (int64_t i = 0; i < n; i++)

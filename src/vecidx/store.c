@@ -5,9 +5,11 @@
 #include "vecidx/vecidx_internal.h"
 
 void vecidx__store_free(vecidx__store *s) {
-    als__afree(s->panels);
-    als__afree(s->bias);
-    free(s->ids);
+    if (!s->borrowed) {
+        als__afree(s->panels);
+        als__afree(s->bias);
+        free(s->ids);
+    }
     memset(s, 0, sizeof *s);
 }
 

@@ -13,6 +13,7 @@ typedef struct {
     float *panels, *bias; /* bias only for L2 */
     int64_t *ids;         /* NULL while every id equals its position (flat only) */
     int64_t n, cap_panels, cap_ids;
+    int borrowed;         /* the arrays point into a mapped file: never freed or grown */
 } vecidx__store;
 
 struct vecidx {
@@ -22,6 +23,9 @@ struct vecidx {
     /* parameters */
     int64_t nprobe, seed, kmeans_iters, train_per_list, num_threads, simd;
     uint64_t run_id; /* training run of the vectors (vecidx_set_run_id), 0 = none */
+    void *map;       /* vecidx_load_mmap: the mapped file (read-only index), else NULL */
+    size_t map_len;
+    uint64_t map_payload; /* payload bytes after the header, for vecidx_verify */
     /* flat */
     vecidx__store flat;
     /* IVF */
