@@ -11,6 +11,10 @@ BINDIR ?= $(EXEC_PREFIX)/bin
 LIBDIR ?= $(EXEC_PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DOCDIR ?= $(PREFIX)/share/doc/libals
+# the Python package alslib, in Debian's layout: on python3's path for PREFIX=/usr; Debian's python3
+# reads /usr/local/lib/python3.X/dist-packages instead, so with /usr/local set PYTHONDIR or PYTHONPATH
+PYTHONDIR ?= $(PREFIX)/lib/python3/dist-packages
 DESTDIR ?=
 INSTALL ?= install
 INSTALL_DATA ?= $(INSTALL) -m 644
@@ -147,8 +151,8 @@ check test: deps
 	    echo "== examples/python/tests (python3 -m unittest)"; \
 	    plog=$(BUILD)/python-tests.log; mkdir -p $(BUILD); \
 	    pyenv="PYTHONPATH=examples/python ALSLIB_PATH=$(abspath $(LIBOUT)) ALSLIB_NPY_SEARCH=$(abspath $(BUILD))/examples/npy_search"; \
-	    if [ -n "$(SAN_FLAGS)" ]; then pyenv="$$pyenv LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0"; fi; \
-	    env $$pyenv OMP_NUM_THREADS=2 BLIS_NUM_THREADS=1 /usr/bin/python3 -m unittest discover \
+	    if [ -n "$(SAN_FLAGS)" ]; then pyenv="$$pyenv LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0 PYTHONMALLOC=malloc"; fi; \
+	    env $$pyenv OMP_NUM_THREADS=2 BLIS_NUM_THREADS=1 /usr/bin/python3 -X faulthandler -m unittest discover \
 	      -s examples/python/tests -v >$$plog 2>&1; prc=$$?; cat $$plog; \
 	    awk '/ \.\.\. ok$$/ {p++} / \.\.\. (FAIL|ERROR)$$/ {f++} /^(FAIL|ERROR): / {e++} \
 	      END {if (f < e) f = e; printf "python: %d passed, %d failed\n", p, f}' $$plog; \
@@ -249,8 +253,15 @@ install: lib $(LOOKALIKE)
 	$(PC_SED) pkgconfig/als.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/als.pc
 	$(PC_SED) pkgconfig/vecidx.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/vecidx.pc
 	# the program, relinked against the installed libraries (no build-tree rpath)
-	$(CC) $(CPPFLAGS) $(PROG_CFLAGS) $(CFLAGS) $(LOOKALIKE_SRC) -o $(DESTDIR)$(BINDIR)/lookalike \
+	$(CC) $(CPPFLAGS) $(PROG_CFLAGS) $(CFLAGS) -DLK_DOCDIR='"$(DOCDIR)"' $(LOOKALIKE_SRC) -o $(DESTDIR)$(BINDIR)/lookalike \
 	  $(LDFLAGS) -L$(LIBOUT) -Wl,-rpath,$(LIBDIR) -lvecidx -lals -lm
+	# the documentation
+	$(INSTALL) -d $(DESTDIR)$(DOCDIR)
+	$(INSTALL_DATA) README.md $(wildcard docs/*.md) $(DESTDIR)$(DOCDIR)/
+	# the Python package, told where the libraries are (alslib/_config.py)
+	$(INSTALL) -d $(DESTDIR)$(PYTHONDIR)/alslib
+	$(INSTALL_DATA) $(filter-out %/_config.py,$(wildcard examples/python/alslib/*.py)) $(DESTDIR)$(PYTHONDIR)/alslib/
+	printf '# written by make install\nLIBDIR = "%s"\n' '$(LIBDIR)' > $(DESTDIR)$(PYTHONDIR)/alslib/_config.py
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/als.h $(DESTDIR)$(INCLUDEDIR)/vecidx.h
@@ -260,9 +271,15 @@ uninstall:
 	      $(DESTDIR)$(LIBDIR)/libvecidx.so $(DESTDIR)$(LIBDIR)/libvecidx.a
 	rm -f $(DESTDIR)$(PKGCONFIGDIR)/als.pc $(DESTDIR)$(PKGCONFIGDIR)/vecidx.pc
 	rm -f $(DESTDIR)$(BINDIR)/lookalike
+	rm -f $(DESTDIR)$(DOCDIR)/README.md $(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(wildcard docs/*.md)))
+	rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
+	rm -f $(addprefix $(DESTDIR)$(PYTHONDIR)/alslib/,$(notdir $(wildcard examples/python/alslib/*.py)) _config.py)
+	rm -rf $(DESTDIR)$(PYTHONDIR)/alslib/__pycache__
+	rmdir $(DESTDIR)$(PYTHONDIR)/alslib 2>/dev/null || true
 
 clean:
 	rm -rf $(BUILD) bench-out demo-out
 	find lib -mindepth 1 ! -name README.md -delete
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+

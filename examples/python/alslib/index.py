@@ -4,8 +4,8 @@ import ctypes
 import numpy as np
 
 from . import _lib
-from ._lib import AlsError, EDIM, EINVAL, ERANGE, ESTATE
-from .als import _ids
+from ._lib import AlsError, EDIM, EINVAL, ERANGE
+from ._ids import int_arg as _int_arg, int_ids, out_array
 from .matrix import as_matrix
 
 METRICS = {"ip": 0, "l2": 1}
@@ -19,7 +19,7 @@ def _metric(metric):
         if metric.lower() not in METRICS:
             raise AlsError(EINVAL, "unknown metric %r (use 'ip' or 'l2')" % metric)
         return METRICS[metric.lower()]
-    return int(metric)  # an int goes to the library, which rejects unknown values
+    return _int_arg(metric, "metric")  # an int goes to the library, which rejects unknown values
 
 
 def _close_all(objs):
@@ -28,16 +28,15 @@ def _close_all(objs):
 
 
 class _Filter(_lib.Handle):
+    _what = "filter"
+    _destroy_fn = _lib.vec.vecidx_filter_destroy
+
     def __init__(self, ids, mode):
-        self._h = None
-        a = _ids(ids, "exclude" if mode == 0 else "include")
+        a = int_ids(ids, "exclude" if mode == 0 else "include")
         h = ctypes.c_void_p()
         _lib.check(_lib.vec.vecidx_filter_create(ctypes.byref(h), a.ctypes.data if a.size
                                                  else None, a.shape[0], mode))
-        self._h = h
-
-    def _destroy(self, h):
-        _lib.vec.vecidx_filter_destroy(h)
+        self._own(h)
 
 
 def _filter(exclude, include):
@@ -51,16 +50,15 @@ def _filter(exclude, include):
 
 
 class Index(_lib.Handle):
-    """Common part of FlatIndex and IVFIndex; load() returns the right one."""
+    """Common part of FlatIndex and IVFIndex; load() returns the right one.
 
-    def __init__(self):
-        self._h = None
+    Results: search() and expand() return (scores, ids), Faiss's order, best first (IP:
+    larger score first; L2: smaller distance first), equal scores by smaller id.
+    Every id argument (ids, exclude, include) must hold integers: see alslib._ids for
+    what is refused (1.5, NaN, bools, uint64 >= 2^63, strings...)."""
 
-    @property
-    def handle(self):
-        if self._h is None:
-            raise AlsError(ESTATE, "index is closed")
-        return self._h
+    _what = "index"
+    _destroy_fn = _lib.vec.vecidx_destroy
 
     dim = property(lambda self: _lib.vec.vecidx_dim(self.handle))
     metric = property(lambda self: {0: "ip", 1: "l2"}[_lib.vec.vecidx_metric(self.handle)])
@@ -73,7 +71,7 @@ class Index(_lib.Handle):
     def set_param(self, name, value):
         """Set a VECIDX_PARAM_* by name (nprobe, seed, kmeans_iters, train_per_list,
         num_threads, simd) or by its integer key."""
-        _lib.check(_lib.vec.vecidx_set_int(self.handle, self._key(name), int(value)))
+        _lib.check(_lib.vec.vecidx_set_int(self.handle, self._key(name), _int_arg(value, name)))
         return self
 
     def get_param(self, name):
@@ -87,12 +85,14 @@ class Index(_lib.Handle):
             if name not in PARAMS:
                 raise AlsError(EINVAL, "unknown parameter %r" % name)
             return PARAMS[name]
-        return int(name)
+        return _int_arg(name, "parameter key")
 
     def train(self, vectors):
+        k = self._keeper()
         m, own = as_matrix(vectors, "vectors")
+        mk = m._keeper()  # held for the call: a concurrent close() cannot free it
         try:
-            _lib.check(_lib.vec.vecidx_train(self.handle, m.handle))
+            _lib.check(_lib.vec.vecidx_train(k.h, mk.h))
         finally:
             if own:
                 m.close()
@@ -100,17 +100,19 @@ class Index(_lib.Handle):
 
     def add(self, vectors, ids=None):
         """Add rows; ids (int64, one per row, never -1) or None for consecutive ids."""
+        k = self._keeper()
         m, own = as_matrix(vectors, "vectors")
+        mk = m._keeper()  # held for the call: a concurrent close() cannot free it
         try:
             idp = None
             if ids is not None:
-                a = _ids(ids, "ids")
+                a = int_ids(ids, "ids")
                 if a.shape[0] != m.array.shape[0]:
                     raise AlsError(EDIM, "%d ids for %d vectors" % (a.shape[0], m.array.shape[0]))
                 idp = a.ctypes.data if a.size else None
             elif m.array.shape[0] == 0:
                 idp = None
-            _lib.check(_lib.vec.vecidx_add(self.handle, m.handle, idp))
+            _lib.check(_lib.vec.vecidx_add(k.h, mk.h, idp))
         finally:
             if own:
                 m.close()
@@ -120,16 +122,18 @@ class Index(_lib.Handle):
         """k nearest neighbours of each query row -> (scores, ids), both nq x k, best first;
         missing results are id -1 with score -inf (IP) / +inf (L2). exclude / include are
         id lists filtering the candidates."""
-        k = int(k)
+        h = self._keeper()
+        k = _int_arg(k, "k")
         m, own = as_matrix(queries, "queries")
+        mk = m._keeper()  # held for the call: a concurrent close() cannot free it
         f = _filter(exclude, include)
         try:
             nq = m.array.shape[0]
             kk = max(k, 1)  # k < 1 is still passed on, so the library reports it
-            scores = np.empty((nq, kk), dtype=np.float32)
-            ids = np.empty((nq, kk), dtype=np.int64)
+            scores = out_array((nq, kk), np.float32, 0, "search: k = %d" % k)
+            ids = out_array((nq, kk), np.int64, -1, "search: k = %d" % k)
             _lib.check(_lib.vec.vecidx_search_filtered(
-                self.handle, m.handle, k, None if f is None else f._h,
+                h.h, mk.h, k, None if f is None else f._h,
                 scores.ctypes.data, ids.ctypes.data))
         finally:
             _close_all([x for x in (f,) if x is not None] + ([m] if own else []))
@@ -138,19 +142,21 @@ class Index(_lib.Handle):
     def expand(self, seeds, k, n_out, agg="max", exclude=None, include=None):
         """Audience expansion (vecidx_expand) -> (scores, ids) of the n_found best ids,
         best first, aggregated over the seeds' top-k."""
-        k, n_out = int(k), int(n_out)
+        h = self._keeper()
+        k, n_out = _int_arg(k, "k"), _int_arg(n_out, "n_out")
         if isinstance(agg, str):
             if agg not in AGGS:
                 raise AlsError(EINVAL, "unknown aggregate %r (max, sum, mean)" % agg)
             agg = AGGS[agg]
         m, own = as_matrix(seeds, "seeds")
+        mk = m._keeper()  # held for the call: a concurrent close() cannot free it
         f = _filter(exclude, include)
         try:
             cap = max(n_out, 1)
-            ids = np.empty(cap, dtype=np.int64)
-            scores = np.empty(cap, dtype=np.float32)
+            ids = out_array(cap, np.int64, -1, "expand: n_out = %d" % n_out)
+            scores = out_array(cap, np.float32, 0, "expand: n_out = %d" % n_out)
             found = ctypes.c_int64()
-            _lib.check(_lib.vec.vecidx_expand(self.handle, m.handle, k, int(agg),
+            _lib.check(_lib.vec.vecidx_expand(h.h, mk.h, k, int(agg),
                                               None if f is None else f._h, n_out,
                                               ids.ctypes.data, scores.ctypes.data,
                                               ctypes.byref(found)))
@@ -168,21 +174,18 @@ class Index(_lib.Handle):
         _lib.check(_lib.vec.vecidx_load(ctypes.byref(h), _lib.path_bytes(path)))
         cls = IVFIndex if _lib.vec.vecidx_kind(h) == 1 else FlatIndex
         idx = cls.__new__(cls)
-        idx._h = h
+        idx._own(h)
         return idx
-
-    def _destroy(self, h):
-        _lib.vec.vecidx_destroy(h)
 
 
 class FlatIndex(Index):
     """Exact search. metric: 'ip' (inner product, bigger is better) or 'l2' (squared)."""
 
     def __init__(self, dim, metric="ip"):
-        super().__init__()
         h = ctypes.c_void_p()
-        _lib.check(_lib.vec.vecidx_flat_create(ctypes.byref(h), int(dim), _metric(metric)))
-        self._h = h
+        _lib.check(_lib.vec.vecidx_flat_create(ctypes.byref(h), _int_arg(dim, "dim"),
+                                               _metric(metric)))
+        self._own(h)
 
 
 class IVFIndex(Index):
@@ -190,11 +193,10 @@ class IVFIndex(Index):
     scanned per query (nprobe = nlist gives the exact result)."""
 
     def __init__(self, dim, nlist, metric="ip", nprobe=1):
-        super().__init__()
         h = ctypes.c_void_p()
-        _lib.check(_lib.vec.vecidx_ivf_create(ctypes.byref(h), int(dim), _metric(metric),
-                                              int(nlist)))
-        self._h = h
+        _lib.check(_lib.vec.vecidx_ivf_create(ctypes.byref(h), _int_arg(dim, "dim"),
+                                              _metric(metric), _int_arg(nlist, "nlist")))
+        self._own(h)
         self.set_param("nprobe", nprobe)
 
     @property
