@@ -856,6 +856,79 @@ static void test_params_exact_equals_flat(void **state) {
     free(cent);
 }
 
+static result search_exact_r(const vecidx *idx, const als_matrix *q, int64_t k, const vecidx_filter *f) {
+    vecidx_params *p = NULL;
+    assert_ok(vecidx_params_create(&p));
+    assert_ok(vecidx_params_set_int(p, VECIDX_PARAM_EXACT, 1));
+    assert_ok(vecidx_params_set_filter(p, f));
+    result r = search_with_r(idx, q, k, p);
+    vecidx_params_destroy(p);
+    return r;
+}
+
+/* Exact mode against brute force on data built to defeat bounds: norms spread over six
+ * orders of magnitude (unnormalized IP), many exact ties, all-identical lists, queries far
+ * away, k past the size, filters that empty whole lists, tiny and single-vector lists. */
+static void test_exact_adversarial(void **state) {
+    (void)state;
+    uint64_t rng = 4242;
+    for (int trial = 0; trial < 24; trial++) {
+        int metric = trial % 2, shape = trial / 2 % 6;
+        int64_t n = 300 + (int64_t)(tu_next(&rng) % 3000), d = 1 + (int64_t)(tu_next(&rng) % 12);
+        int64_t nlist = 1 + (int64_t)(tu_next(&rng) % 40);
+        if (nlist > n) nlist = n;
+        als_matrix *x = NULL, *q = NULL;
+        assert_ok(als_matrix_create(&x, n, d));
+        assert_ok(als_matrix_create(&q, 37, d));
+        float *xd = als_matrix_data(x), *qd = als_matrix_data(q);
+        for (int64_t i = 0; i < n * d; i++) {
+            double g = tu_normal(&rng);
+            switch (shape) {
+            case 0: xd[i] = (float)g; break;                                      /* gaussian */
+            case 1: xd[i] = (float)(g * pow(10.0, (double)(i / d % 7) - 3)); break; /* norms 1e-3..1e3 */
+            case 2: xd[i] = (float)((int)(g * 2)); break;                        /* many ties */
+            case 3: xd[i] = (float)(i % d == 0 ? 1.0 : 0.0); break;               /* all identical */
+            case 4: xd[i] = (float)(g + 50.0 * (i / d % 5)); break;                /* far clusters */
+            default: xd[i] = (float)(tu_next(&rng) % 2); break;                   /* 0/1 corners */
+            }
+        }
+        for (int64_t i = 0; i < 37 * d; i++)
+            qd[i] = (float)(tu_normal(&rng) * (i / d % 3 == 0 ? 1000.0 : 1.0));   /* some far away */
+        int64_t *ids = random_ids(n, 500 + (uint64_t)trial);
+        vecidx *flat = flat_over(x, metric, ids), *ivf = ivf_over(x, metric, nlist, ids, 9, 2);
+        vecidx_filter *f = NULL;
+        assert_ok(vecidx_filter_create(&f, ids, n / 2, trial % 3 ? VECIDX_FILTER_EXCLUDE : VECIDX_FILTER_INCLUDE));
+        const int64_t ks[] = {1, 5, 20, n + 3};
+        char what[128];
+        for (int ki = 0; ki < 4; ki++)
+            for (int use_f = 0; use_f < 2; use_f++) {
+                result a = search_r(flat, q, ks[ki], use_f ? f : NULL);
+                result b = search_exact_r(ivf, q, ks[ki], use_f ? f : NULL);
+                snprintf(what, sizeof what, "exact, trial %d (shape %d, %s, n %lld, d %lld, nlist %lld, k %lld%s)",
+                         trial, shape, metric ? "L2" : "IP", (long long)n, (long long)d,
+                         (long long)nlist, (long long)ks[ki], use_f ? ", filtered" : "");
+                assert_same(&a, &b, what);
+                result_free(&a);
+                result_free(&b);
+            }
+        /* the cached bounds follow an add */
+        als_matrix *more = gauss(100, d, 600 + (uint64_t)trial);
+        assert_ok(vecidx_add(flat, more, NULL));
+        assert_ok(vecidx_add(ivf, more, NULL));
+        result a = search_r(flat, q, 10, NULL), b = search_exact_r(ivf, q, 10, NULL);
+        assert_same(&a, &b, "exact after another add");
+        result_free(&a);
+        result_free(&b);
+        als_matrix_destroy(more);
+        vecidx_filter_destroy(f);
+        vecidx_destroy(flat);
+        vecidx_destroy(ivf);
+        als_matrix_destroy(x);
+        als_matrix_destroy(q);
+        free(ids);
+    }
+}
+
 typedef struct {
     const vecidx *idx;
     const als_matrix *q;
@@ -920,6 +993,7 @@ int main(void) {
         cmocka_unit_test(test_params_per_call),
         cmocka_unit_test(test_params_exact_equals_flat),
         cmocka_unit_test(test_params_concurrent),
+        cmocka_unit_test(test_exact_adversarial),
     };
     return cmocka_run_group_tests_name("vecidx_ivf", tests, NULL, NULL);
 }

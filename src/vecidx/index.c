@@ -113,6 +113,7 @@ VECIDX_API void vecidx_destroy(vecidx *idx) {
     if (!idx) return;
     vecidx__store_free(&idx->flat);
     vecidx__ivf_free(idx);
+    vecidx__balls_reset(idx);
     if (idx->map) munmap(idx->map, idx->map_len);
     free(idx);
 }
@@ -157,6 +158,7 @@ VECIDX_API int vecidx_train(vecidx *idx, const als_matrix *x) {
     if (als_matrix_rows(x) < idx->nlist)
         return als__errf(ALS_ERANGE, "vecidx_train: %lld training rows for %lld lists (need >= nlist)",
                          (long long)als_matrix_rows(x), (long long)idx->nlist);
+    vecidx__balls_reset(idx); /* exact search's list bounds describe the old lists */
     return vecidx__ivf_train(idx, als_matrix_data_const(x), als_matrix_rows(x), als_matrix_stride(x));
 }
 
@@ -173,6 +175,7 @@ VECIDX_API int vecidx_add(vecidx *idx, const als_matrix *x, const int64_t *ids) 
     if (idx->n > INT64_MAX / 2 - n) return als__errf(ALS_ERANGE, "vecidx_add: index too large");
     if (idx->kind == VECIDX_KIND_IVF) {
         if (!idx->trained) return als__errf(ALS_ESTATE, "vecidx_add: the IVF index is not trained");
+        vecidx__balls_reset(idx);
         return vecidx__ivf_add(idx, als_matrix_data_const(x), n, als_matrix_stride(x), ids);
     }
     if (n == 0) return ALS_OK;

@@ -148,23 +148,9 @@ static void search_chunk(const vecidx *idx, als__scan_fn scan, const float *q, i
     for (int64_t t = 0; t < an * np; t++) order[start[probe[a0 * np + t]]++] = t / np;
     for (int64_t l = nlist; l > 0; l--) start[l] = start[l - 1]; /* undo the fill's advance */
     start[0] = 0;
-    for (int64_t l = 0; l < nlist && kc > 0; l++) {
-        int64_t m = start[l + 1] - start[l];
-        const vecidx__store *st = &idx->lists[l];
-        if (m == 0 || st->n == 0) continue;
-        const int64_t *qs = order + start[l];
-        for (int64_t t = 0; t < m; t++) {
-            memcpy(qbuf + t * d, q + (a0 + qs[t]) * d, (size_t)d * sizeof(float));
-            gh[t] = heaps[qs[t]];
-        }
-        /* Large lists (small nlist) are taken in L2-sized tiles, as the flat search does. */
-        als__db db = vecidx__store_db(st, d);
-        int64_t tp = (256 * 1024) / (d * ALS_PANEL * (int64_t)sizeof(float) + 64);
-        if (tp < 1) tp = 1;
-        for (int64_t p0 = 0; p0 < db.npanels; p0 += tp)
-            scan(&db, p0, p0 + tp < db.npanels ? p0 + tp : db.npanels, qbuf, m, gh, f);
-        for (int64_t t = 0; t < m; t++) heaps[qs[t]].n = gh[t].n;
-    }
+    for (int64_t l = 0; l < nlist && kc > 0; l++)
+        vecidx__scan_list(idx, scan, l, order + start[l], start[l + 1] - start[l], q + a0 * d,
+                          heaps, gh, qbuf, f);
     for (int64_t i = 0; i < an; i++)
         als__heap_emit(&heaps[i], k, scores ? scores + (a0 + i) * k : NULL, ids + (a0 + i) * k);
 }
@@ -172,9 +158,9 @@ static void search_chunk(const vecidx *idx, als__scan_fn scan, const float *q, i
 int vecidx__ivf_search(const vecidx *idx, const float *q, int64_t nq, int64_t k,
                        const vecidx__sopt *o, float *scores, int64_t *ids) {
     if (nq == 0) return ALS_OK;
-    /* exact mode probes every list: the same candidates, kernel and ties as a flat scan */
+    if (o->exact) return vecidx__ivf_search_exact(idx, q, nq, k, o, scores, ids);
     int64_t d = idx->d, nlist = idx->nlist;
-    int64_t np = o->exact || o->nprobe >= nlist ? nlist : o->nprobe;
+    int64_t np = o->nprobe >= nlist ? nlist : o->nprobe;
     int64_t kc = k < idx->n ? k : idx->n;
     if (kc < 1) kc = 1;
     int nt = o->nthreads;

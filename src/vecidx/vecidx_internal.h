@@ -2,6 +2,8 @@
 #ifndef VECIDX_INTERNAL_H
 #define VECIDX_INTERNAL_H
 
+#include <stdatomic.h>
+
 #include "core/scan.h"
 #include "vecidx.h"
 
@@ -26,6 +28,7 @@ struct vecidx {
     void *map;       /* vecidx_load_mmap: the mapped file (read-only index), else NULL */
     size_t map_len;
     uint64_t map_payload; /* payload bytes after the header, for vecidx_verify */
+    _Atomic(float *) balls; /* exact.c: each list's radius and centroid norm, or NULL */
     /* flat */
     vecidx__store flat;
     /* IVF */
@@ -80,6 +83,14 @@ int vecidx__ivf_train(vecidx *idx, const float *x, int64_t n, int64_t stride);
 int vecidx__ivf_add(vecidx *idx, const float *x, int64_t n, int64_t stride, const int64_t *ids);
 int vecidx__ivf_search(const vecidx *idx, const float *q, int64_t nq, int64_t k,
                        const vecidx__sopt *o, float *scores, int64_t *ids);
+/* exact.c: exact search over an IVF index (bounds per list), the per-list scan shared
+ * with the approximate search, and the reset of the cached bounds when the lists change. */
+int vecidx__ivf_search_exact(const vecidx *idx, const float *q, int64_t nq, int64_t k,
+                             const vecidx__sopt *o, float *scores, int64_t *ids);
+void vecidx__scan_list(const vecidx *idx, als__scan_fn scan, int64_t l, const int64_t *qs,
+                       int64_t m, const float *q, als__heap *heaps, als__heap *gh, float *qbuf,
+                       const als__idset *f);
+void vecidx__balls_reset(vecidx *idx);
 /* index.c: the search behind every public search call (checks, dispatch, finishing). */
 int vecidx__search(const vecidx *idx, const als_matrix *queries, int64_t k,
                    const vecidx_params *params, const vecidx_filter *filter, float *scores,
