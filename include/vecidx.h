@@ -55,7 +55,9 @@ VECIDX_API int vecidx_version_number(void);
 #define VECIDX_FILTER_INCLUDE 1 /**< return only the listed ids */
 
 /** SIMD paths for VECIDX_PARAM_SIMD. Every path gives bit-identical results. */
-#define VECIDX_SIMD_AUTO 0     /**< best the CPU supports (default) */
+#define VECIDX_SIMD_AUTO 0     /**< the fastest level the CPU supports, measured once per process
+                                    (a few ms on first use: AVX2 beats AVX-512 on CPUs with
+                                    half-width AVX-512 units, such as AMD Zen 4) (default) */
 #define VECIDX_SIMD_PORTABLE 1 /**< plain C, any x86-64 or other CPU */
 #define VECIDX_SIMD_AVX2 2     /**< AVX2 + FMA */
 #define VECIDX_SIMD_AVX512 3   /**< AVX-512F */

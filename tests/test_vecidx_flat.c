@@ -999,6 +999,40 @@ static void test_flat_filters(void **state) {
     }
 }
 
+/* VECIDX_SIMD_AUTO runs the fastest supported level, measured once per process: reading
+ * the key names a level this CPU supports (setting it explicitly works), it is stable,
+ * and its results are those of every other level. */
+static void test_simd_auto_measured(void **state) {
+    (void)state;
+    vecidx *a = NULL, *b = NULL;
+    assert_ok(vecidx_flat_create(&a, 9, VECIDX_METRIC_IP));
+    assert_ok(vecidx_flat_create(&b, 9, VECIDX_METRIC_IP));
+    int64_t lv = 0, again = 0;
+    assert_ok(vecidx_get_int(a, VECIDX_PARAM_SIMD, &lv));
+    assert_true(lv >= VECIDX_SIMD_PORTABLE && lv <= VECIDX_SIMD_AVX512);
+    assert_ok(vecidx_get_int(b, VECIDX_PARAM_SIMD, &again));
+    assert_int_equal(lv, again);
+    assert_ok(vecidx_set_int(b, VECIDX_PARAM_SIMD, lv)); /* supported */
+    if (lv < VECIDX_SIMD_AVX512 && vecidx_set_int(b, VECIDX_PARAM_SIMD, VECIDX_SIMD_AVX512) == ALS_OK)
+        print_message("auto chose level %lld over AVX-512 (measured faster here)\n", (long long)lv);
+    als_matrix *x = mat_gauss(3000, 9, 31), *q = mat_gauss(50, 9, 32);
+    assert_ok(vecidx_add(a, x, NULL));
+    assert_ok(vecidx_add(b, x, NULL));
+    float s1[500], s2[500];
+    int64_t i1[500], i2[500];
+    assert_ok(vecidx_search(a, q, 10, s1, i1));
+    for (int64_t level = VECIDX_SIMD_PORTABLE; level <= VECIDX_SIMD_AVX512; level++) {
+        if (vecidx_set_int(b, VECIDX_PARAM_SIMD, level) != ALS_OK) continue; /* CPU lacks it */
+        assert_ok(vecidx_search(b, q, 10, s2, i2));
+        assert_memory_equal(s1, s2, sizeof s1);
+        assert_memory_equal(i1, i2, sizeof i1);
+    }
+    als_matrix_destroy(x);
+    als_matrix_destroy(q);
+    vecidx_destroy(a);
+    vecidx_destroy(b);
+}
+
 static void test_params(void **state) {
     (void)state;
     struct {
@@ -1309,6 +1343,7 @@ int main(void) {
         cmocka_unit_test(test_filter_api),
         cmocka_unit_test(test_flat_filters),
         cmocka_unit_test(test_params),
+        cmocka_unit_test(test_simd_auto_measured),
         cmocka_unit_test(test_errors_create),
         cmocka_unit_test(test_errors_add_train),
         cmocka_unit_test(test_errors_search),

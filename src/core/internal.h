@@ -109,6 +109,8 @@ static inline float als__fmaf(float a, float b, float c) {
 
 /* Best SIMD level of this CPU: 1 portable, 2 AVX2+FMA, 3 AVX-512F. */
 ALS_HIDDEN int als__simd_best(void);
+/* The level VECIDX_SIMD_AUTO runs: the fastest supported one, measured once (scan.c). */
+ALS_HIDDEN int als__simd_auto(void);
 
 /* True if any of the n values (with stride between rows) is NaN or Inf. */
 ALS_HIDDEN int64_t als__first_nonfinite_row(const float *x, int64_t rows, int64_t cols,

@@ -2,22 +2,80 @@
  * blocks of queries run against each tile by the fused kernels; parallel over query
  * chunks when there are many queries, over database tiles (with a merge) when few. */
 #include <omp.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "core/scan.h"
 
 #define TILE_BYTES (256 * 1024)
 
-als__scan_fn als__scan_for(int level) {
-    int best = als__simd_best();
-    if (level == 0) level = best;
-    if (level > best) return NULL;
+static als__scan_fn scan_of(int level) {
     switch (level) {
     case 1: return als__scan_portable;
     case 2: return als__scan_avx2;
     case 3: return als__scan_avx512;
     default: return NULL;
     }
+}
+
+static double secs(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* The fastest of the SIMD levels this CPU supports, measured once per process on a small
+ * scan (a few milliseconds): a CPU whose AVX-512 units are half as wide (AMD Zen 4) runs
+ * the AVX2 kernel faster. Every level gives the same results bit for bit, so the choice
+ * changes only the speed. The portable level is never chosen over a SIMD one. */
+int als__simd_auto(void) {
+    static _Atomic int chosen; /* 0 until measured; the value is the same for every thread */
+    int c = atomic_load_explicit(&chosen, memory_order_relaxed);
+    if (c) return c;
+    int best = als__simd_best();
+    c = best;
+    if (best >= 3) {
+        enum { N = 8192, D = 16, NQ = 64, K = 10 };
+        float *panels = als__aalloc((size_t)N * D, sizeof(float));
+        float *q = als__aalloc((size_t)NQ * D, sizeof(float));
+        float *hs = malloc((size_t)NQ * K * sizeof(float));
+        int64_t *hid = malloc((size_t)NQ * K * sizeof(int64_t));
+        als__heap *h = malloc((size_t)NQ * sizeof *h);
+        if (panels && q && hs && hid && h) {
+            uint64_t r = 88172645463325252ull;
+            for (int64_t i = 0; i < (int64_t)N * D; i++) {
+                r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+                panels[i] = (float)((double)(r >> 40) / 16777216.0 - 0.5);
+            }
+            for (int64_t i = 0; i < (int64_t)NQ * D; i++) q[i] = panels[i * 7 % ((int64_t)N * D)];
+            als__db db = {panels, NULL, NULL, 0, N, D, N / ALS_PANEL};
+            double t[4] = {0, 0, 0, 0};
+            for (int rep = 0; rep < 5; rep++)
+                for (int lv = 2; lv <= 3; lv++) {
+                    for (int i = 0; i < NQ; i++) h[i] = (als__heap){hs + i * K, hid + i * K, K, 0};
+                    double t0 = secs();
+                    scan_of(lv)(&db, 0, db.npanels, q, NQ, h, NULL);
+                    double dt = secs() - t0;
+                    if (rep == 0 || dt < t[lv]) t[lv] = dt; /* best of five */
+                }
+            c = t[2] < t[3] * 0.97 ? 2 : 3; /* AVX2 only when clearly faster */
+        }
+        als__afree(panels);
+        als__afree(q);
+        free(hs);
+        free(hid);
+        free(h);
+    }
+    atomic_store_explicit(&chosen, c, memory_order_relaxed);
+    return c;
+}
+
+als__scan_fn als__scan_for(int level) {
+    int best = als__simd_best();
+    if (level == 0) level = als__simd_auto();
+    if (level > best) return NULL;
+    return scan_of(level);
 }
 
 /* Many queries: each thread takes chunks of queries and runs them over every tile, with

@@ -67,7 +67,7 @@ VECIDX_API int vecidx_get_int(const vecidx *idx, int key, int64_t *value) {
     if (!idx || !value) return als__errf(ALS_EINVAL, "vecidx_get_int: NULL argument");
     if (!param_find(key)) return als__errf(ALS_EINVAL, "vecidx_get_int: unknown parameter key %d", key);
     int64_t v = *param_slot((vecidx *)idx, key);
-    if (key == VECIDX_PARAM_SIMD && v == VECIDX_SIMD_AUTO) v = als__simd_best();
+    if (key == VECIDX_PARAM_SIMD && v == VECIDX_SIMD_AUTO) v = als__simd_auto();
     *value = v;
     return ALS_OK;
 }
