@@ -12,7 +12,9 @@
  *   not be modified by two threads at once; read-only calls on one handle may run
  *   concurrently; handles may move between threads; errors are thread-local.
  *
- * The library never prints, never exits and holds no mutable global state.
+ * The library never prints, never exits and holds no mutable global state, except one
+ * value cached per process: which SIMD kernel is fastest on this CPU (measured once on
+ * first use; every kernel gives the same results).
  */
 #ifndef ALS_H
 #define ALS_H
