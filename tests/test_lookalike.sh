@@ -235,6 +235,31 @@ LABS=$(cd "$(dirname "$L")" && pwd)/$(basename "$L")
     --audience 100 --rank 8 --maxIter 2 --quiet >"$T/cwd.out" 2>&1) &&
   grep -q "the table and plot go to the current folder, $T" "$T/cwd.out" && [ -s "$T/backtest.csv" ] &&
   ok "backtest without --out/--dir says it writes into the current folder" || ko "backtest cwd notice"
+# backtest on the user's own split: --train/--test gives what the equivalent --time-split gives
+head -1 "$T/p.csv" >"$T/tr.csv"; awk -F, 'NR > 1 && $3 < "2024-10-01"' "$T/p.csv" >>"$T/tr.csv"
+head -1 "$T/p.csv" >"$T/te.csv"; awk -F, 'NR > 1 && $3 >= "2024-10-01"' "$T/p.csv" >>"$T/te.csv"
+if lk backtest --train "$T/tr.csv" --test "$T/te.csv" --header --item "$ITEM" --audience 100,300 \
+     --rank 8 --maxIter 4 --dir "$T/btf" --quiet &&
+   lk backtest --ratings "$T/p.csv" --header --time-col date --time-split 2024-10-01 --item "$ITEM" \
+     --audience 100,300 --rank 8 --maxIter 4 --dir "$T/btt" --quiet &&
+   cmp -s "$T/btf/backtest.csv" "$T/btt/backtest.csv"; then
+  ok "backtest --train/--test = the same split by --time-split"
+else ko "backtest --train/--test"; fi
+expect_fail "backtest --train without --test" "$T/bad.csv" backtest --train "$T/tr.csv" --header --item "$ITEM" --out "$T/bad.csv"
+# AUC in [0, 1] and lift by decile averaging 1 (the deciles share out every new buyer)
+if [ -s "$T/btf/backtest_deciles.csv" ] && awk -F, 'NR > 1 { n++; s = 0; for (i = 3; i <= 12; i++) s += $i
+     if ($2 < 0 || $2 > 1 || s / 10 < 0.97 || s / 10 > 1.03) bad++ } END { exit !(n >= 4 && !bad) }' "$T/btf/backtest_deciles.csv"; then
+  ok "backtest: AUC in [0, 1] and decile lifts that average 1, for every route and popularity"
+else ko "backtest deciles ($(cat "$T/btf/backtest_deciles.csv" 2>/dev/null | head -3))"; fi
+# string ids in a separate test file are matched by name
+head -1 "$T/s.csv" >"$T/str.csv"; awk -F, 'NR > 1 && $3 < "2024-10-01"' "$T/s.csv" >>"$T/str.csv"
+head -1 "$T/s.csv" >"$T/ste.csv"; awk -F, 'NR > 1 && $3 >= "2024-10-01"' "$T/s.csv" >>"$T/ste.csv"
+if lk backtest --train "$T/str.csv" --test "$T/ste.csv" --header --item "$SITEM" --audience 100 \
+     --rank 8 --maxIter 3 --dir "$T/bts" && grep -q "new buyers" "$T/out" &&
+   awk '/new buyers in the later part/ { exit !($1 + 0 > 0 || substr($1, 2) + 0 > 0) }' "$T/out"; then
+  ok "backtest --train/--test with string ids matches test rows by name"
+else ko "backtest --train/--test string ids"; fi
+
 # help points at documentation that exists
 lk help && doc=$(sed -n 's/^Walk-through: //p' "$T/out") && [ -f "$doc" ] && ok "help names $doc, which exists" ||
   ko "help's documentation path ($(tail -1 "$T/out"))"

@@ -18,7 +18,47 @@ typedef struct {
     double aud[NROUTES + 1][MAX_SIZES];  /* audience users actually returned */
     double rnd[NROUTES + 1][MAX_SIZES];  /* expected random hits for that audience size */
     double new_buyers;
+    /* AUC and lift by decile of each route's ranking of the eligible users (those who had
+     * not bought the item): pairs (new buyer, other user) ordered right, and new buyers per
+     * tenth of the ranking; users past the route's ranking share its last place */
+    double auc_num[NROUTES + 1], auc_den[NROUTES + 1];
+    double dec_hits[NROUTES + 1][10], dec_new[NROUTES + 1];
 } tally;
+
+/* AUC and decile hits of one ranking (rows[0..found), best first) of the eligible users
+ * (n_elig of them, n_new new buyers among them). The users the ranking leaves out are
+ * tied after it: they count as half-ordered pairs among themselves, and their new buyers
+ * as spread evenly over the positions they share. */
+static void rank_stats(const int64_t *rows, int64_t found, const int64_t *is_new, int64_t stamp,
+                       int64_t n_elig, int64_t n_new, int slot, tally *T) {
+    if (n_new == 0 || n_elig <= n_new) return;
+    int64_t n_other = n_elig - n_new, hits = 0, others_seen = 0;
+    double ordered = 0.0;
+    for (int64_t j = 0; j < found; j++) {
+        if (is_new[rows[j]] == stamp) hits++;
+        else others_seen++;
+    }
+    int64_t left_new = n_new - hits, left_other = n_other - others_seen, seen = 0;
+    for (int64_t j = 0; j < found; j++) {
+        if (is_new[rows[j]] == stamp) {
+            ordered += (double)(n_other - seen); /* every other user not yet passed */
+            T->dec_hits[slot][j * 10 / n_elig] += 1.0;
+        } else {
+            seen++;
+        }
+    }
+    ordered += 0.5 * (double)left_new * (double)left_other;
+    T->auc_num[slot] += ordered;
+    T->auc_den[slot] += (double)n_new * (double)n_other;
+    /* the unranked tail, positions found .. n_elig - 1: its new buyers spread evenly */
+    int64_t tail = n_elig - found;
+    for (int b = 0; b < 10 && tail > 0; b++) {
+        int64_t lo = b * n_elig / 10, hi = (b + 1) * n_elig / 10;
+        int64_t ov = (hi < n_elig ? hi : n_elig) - (lo > found ? lo : found);
+        if (ov > 0) T->dec_hits[slot][b] += (double)left_new * (double)ov / (double)tail;
+    }
+    T->dec_new[slot] += (double)n_new;
+}
 
 static int parse_list(const char *s, int64_t *v, int cap, int *n) {
     char buf[1024], *save = NULL;
@@ -91,6 +131,66 @@ out:
     return rc;
 }
 
+/* An id of the test file in the training file's terms: names go through the training
+ * dictionary (a name it lacks, or an integer in a column of names, by its text), integers
+ * stay; INT64_MIN when the training data cannot know it. */
+static int64_t map_id(const als_ratings *train, const als_ratings *test, int col, int64_t id) {
+    const char *name = col ? als_ratings_item_name(test, id) : als_ratings_user_name(test, id);
+    int train_named = col ? als_ratings_num_items(train) > 0 && als_ratings_item_name(train, 0)
+                          : als_ratings_num_users(train) > 0 && als_ratings_user_name(train, 0);
+    char buf[32];
+    if (train_named) {
+        if (!name) {
+            snprintf(buf, sizeof buf, "%lld", (long long)id);
+            name = buf;
+        }
+        int64_t t = col ? als_ratings_item_id(train, name) : als_ratings_user_id(train, name);
+        return t < 0 ? INT64_MIN : t;
+    }
+    if (!name) return id;
+    int64_t v; /* a name in the test file that is a plain integer matches that integer */
+    char back[32];
+    if (lk_parse_i64(name, INT64_MIN, INT64_MAX, &v)) return INT64_MIN;
+    snprintf(back, sizeof back, "%lld", (long long)v);
+    return strcmp(back, name) ? INT64_MIN : v;
+}
+
+/* --train FILE --test FILE: the user's own split. */
+static int read_split_files(const lk_args *a, const char *trainf, const char *testf,
+                            als_ratings **train, int64_t **test_u, int64_t **test_i,
+                            int64_t *ntest) {
+    als_ratings *te = NULL;
+    int rc = lk_read_ratings(a, trainf, 0, train);
+    if (!rc) rc = lk_read_ratings(a, testf, 0, &te);
+    if (rc) return rc;
+    int64_t n = als_ratings_rows(te), m = 0, unknown = 0;
+    *test_u = malloc((size_t)(n ? n : 1) * sizeof **test_u);
+    *test_i = malloc((size_t)(n ? n : 1) * sizeof **test_i);
+    if (!*test_u || !*test_i) {
+        als_ratings_destroy(te);
+        return lk_fail("out of memory");
+    }
+    for (int64_t i = 0; i < n; i++) {
+        int64_t u, it;
+        als_ratings_get(te, i, &u, &it, NULL, NULL);
+        u = map_id(*train, te, 0, u);
+        it = map_id(*train, te, 1, it);
+        if (u == INT64_MIN || it == INT64_MIN) {
+            unknown++;
+            continue;
+        }
+        (*test_u)[m] = u;
+        (*test_i)[m++] = it;
+    }
+    als_ratings_destroy(te);
+    *ntest = m;
+    fprintf(stderr, "backtest: %lld training rows from %s, %lld test rows from %s (%lld with a "
+            "user or item the training file lacks)\n", (long long)als_ratings_rows(*train), trainf,
+            (long long)n, testf, (long long)unknown);
+    if (m == 0) return lk_fail("backtest: no test row has a user and an item of the training file");
+    return 0;
+}
+
 /* Users by activity in the training part, most active first (ties: smaller id). */
 static const lk_data *g_pop_d;
 static int cmp_pop(const void *a, const void *b) {
@@ -148,6 +248,32 @@ static int report(const tally *T, const int *routes, int nr, const int64_t *size
            "the same size)\n", T->new_buyers);
     if (lk_out_commit(&o)) return LK_EXIT_FAIL;
     printf("backtest: wrote %s\n", csv);
+    /* AUC and lift by decile of the ranking of all eligible users */
+    char dpath[4300];
+    size_t cl = strlen(csv);
+    snprintf(dpath, sizeof dpath, "%.*s_deciles.csv", (int)(cl > 4 && !strcmp(csv + cl - 4, ".csv") ? cl - 4 : cl), csv);
+    if (lk_out_open(&o, dpath)) return LK_EXIT_FAIL;
+    fprintf(o.f, "route,auc,lift_d1,lift_d2,lift_d3,lift_d4,lift_d5,lift_d6,lift_d7,lift_d8,lift_d9,lift_d10\n");
+    printf("\n%-8s %6s   lift by decile of the ranking of the eligible users (1 = top tenth)\n", "route", "AUC");
+    for (int r = 0; r <= nr; r++) {
+        int slot = r < nr ? routes[r] : NROUTES;
+        const char *name = r < nr ? lk_route_name(routes[r]) : "popular";
+        if (T->auc_den[slot] <= 0) continue;
+        double auc = T->auc_num[slot] / T->auc_den[slot];
+        printf("%-8s %6.3f  ", name, auc);
+        fprintf(o.f, "%s,%.6f", name, auc);
+        for (int b = 0; b < 10; b++) {
+            double lift = T->dec_new[slot] > 0 ? T->dec_hits[slot][b] / (T->dec_new[slot] / 10.0) : 0;
+            printf(" %5.2f", lift);
+            fprintf(o.f, ",%.4f", lift);
+        }
+        printf("\n");
+        fprintf(o.f, "\n");
+    }
+    printf("(users past a route's ranking at the largest --audience share its last place: ask for "
+           "a larger audience to rank deeper)\n");
+    if (lk_out_commit(&o)) return LK_EXIT_FAIL;
+    printf("backtest: wrote %s\n", dpath);
     if (!png) return 0;
     fflush(stdout);
     if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
@@ -185,7 +311,7 @@ static int report(const tally *T, const int *routes, int nr, const int64_t *size
 }
 
 int lk_cmd_backtest(int argc, char **argv) {
-    static const char *const own[] = {"ratings", "item*", "top-items", "time-split", "fraction",
+    static const char *const own[] = {"ratings", "train", "test", "item*", "top-items", "time-split", "fraction",
                                       "route", "audience", "out", "dir", "plot", "kind", "nlist",
                                       "metric", "k", "nprobe", "agg", "quiet!", NULL};
     const char *const *lists[] = {own, LK_CSV_OPTS, LK_ALS_PARAMS, NULL};
@@ -212,7 +338,11 @@ int lk_cmd_backtest(int argc, char **argv) {
     int64_t sizes[MAX_SIZES], top = 0, nlist = 0;
     double frac = 0.8;
     lk_route_opts o = {0, 0, -1};
-    if (!rc && !in) rc = lk_usage_error("backtest: --ratings is required");
+    const char *trainf = lk_arg(&a, "train"), *testf = lk_arg(&a, "test");
+    if (!rc && (!trainf) != (!testf)) rc = lk_usage_error("backtest: --train and --test go together");
+    if (!rc && trainf && (in || when || lk_arg(&a, "fraction")))
+        rc = lk_usage_error("backtest: --train/--test is the split: no --ratings, --time-split or --fraction");
+    if (!rc && !in && !trainf) rc = lk_usage_error("backtest: --ratings (or --train and --test) is required");
     if (!rc && (nitems > 0) == (lk_arg(&a, "top-items") != NULL))
         rc = lk_usage_error("backtest: give --item ID... or --top-items N");
     if (!rc && nitems > 256) rc = lk_usage_error("backtest: at most 256 --item values");
@@ -258,12 +388,16 @@ int lk_cmd_backtest(int argc, char **argv) {
     double t0 = lk_now();
     int timed = lk_arg(&a, "time-col") != NULL;
     if (!T) { rc = lk_fail("out of memory"); goto out; }
-    if ((rc = lk_read_ratings(&a, in, timed, &all)) ||
-        (rc = split(all, timed, when, frac, &train, &tu, &ti, &ntest)))
+    if (trainf) {
+        if ((rc = read_split_files(&a, trainf, testf, &all, &tu, &ti, &ntest))) goto out;
+    } else if ((rc = lk_read_ratings(&a, in, timed, &all)) ||
+               (rc = split(all, timed, when, frac, &train, &tu, &ti, &ntest))) {
         goto out;
+    }
+    const als_ratings *fit_on = train ? train : all;
     if ((rc = als_model_create(&m))) { rc = lk_lib_fail("model", rc); goto out; }
-    if ((rc = lk_model_configure(m, &a)) || (rc = lk_model_fit(m, train, lk_arg_flag(&a, "quiet"))) ||
-        (rc = lk_data_from_ratings(&d, m, train)))
+    if ((rc = lk_model_configure(m, &a)) || (rc = lk_model_fit(m, fit_on, lk_arg_flag(&a, "quiet"))) ||
+        (rc = lk_data_from_ratings(&d, m, fit_on)))
         goto out;
     d.names = all; /* the split's training part has no dictionaries; the full set does */
     if ((rc = lk_index_build(&idx, &d, lk_arg(&a, "kind") ? lk_arg(&a, "kind") : "flat", nlist,
@@ -327,12 +461,17 @@ int lk_cmd_backtest(int argc, char **argv) {
                     goto out;
                 t_routes[routes[r]] += lk_now() - tr;
                 count_hits(rows, found, is_new, t, sizes, per_size ? s : 0, s + 1, base, routes[r], T);
+                if (s == ns - 1) rank_stats(rows, found, is_new, t, d.nu - nb, nnew, routes[r], T);
             }
         }
         int64_t np = 0; /* popularity: the most active users who had not bought it */
         for (int64_t i = 0; i < d.nu && np < nmax; i++)
             if (is_new[pop[i]] != -2 - t) rows[np++] = pop[i];
         count_hits(rows, np, is_new, t, sizes, 0, ns, base, NROUTES, T);
+        np = 0; /* the whole activity ranking of the eligible users */
+        for (int64_t i = 0; i < d.nu; i++)
+            if (is_new[pop[i]] != -2 - t) rows[np++] = pop[i];
+        rank_stats(rows, np, is_new, t, d.nu - nb, nnew, NROUTES, T);
     }
     printf("backtest: %d target items, train + %d routes in %.1f s (", nitems, nr, lk_now() - t0);
     for (int r = 0; r < nr; r++) printf("%s%s %.2f s", r ? ", " : "", lk_route_name(routes[r]), t_routes[routes[r]]);
