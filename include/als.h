@@ -255,10 +255,11 @@ ALS_API void als_ratings_destroy(als_ratings *r);
 
 /**
  * @brief Append n rows.
- * @param[in] users, items n ids each.
+ * @param[in] users, items n ids each: any int64 but -1, which marks a missing result in
+ *            recommendations and searches (a CSV column holding "-1" is read as names).
  * @param[in] values n values, or NULL for 1.0 each. NaN or Inf is rejected.
- * @retval ALS_EINVAL NULL handle/arrays (with n > 0) or a NaN/Inf value (row named in the
- *         message); nothing is appended then.
+ * @retval ALS_EINVAL NULL handle/arrays (with n > 0), an id -1, or a NaN/Inf value (row
+ *         named in the message); nothing is appended then.
  * @retval ALS_ERANGE n < 0.
  * @retval ALS_ENOMEM allocation failed (nothing appended).
  * Ownership: copied. Thread safety: not with other calls on r.

@@ -191,6 +191,14 @@ static void test_add_errors(void **state) {
         assert_fails_with(ADD(r, 3, u, it, v), ALS_EINVAL);
         v[2] = NAN;
         expect_unchanged(r, 1, 1, 1);
+        /* id -1 is reserved (missing results): refused, nothing appended */
+        {
+            int64_t bu[2] = {9, -1}, bi[2] = {9, 9};
+            assert_fails_with(ADD(r, 2, bu, bi, NULL), ALS_EINVAL);
+            expect_error_has("-1");
+            assert_fails_with(ADD(r, 2, bi, bu, NULL), ALS_EINVAL);
+            expect_unchanged(r, 1, 1, 1);
+        }
         /* Sizes that cannot be allocated fail before any array is read. */
         assert_fails_with(ADD(r, INT64_MAX / 4, u, it, NULL), ALS_ENOMEM);
         assert_fails_with(ADD(r, INT64_MAX, u, it, NULL), ALS_ENOMEM);
@@ -436,6 +444,12 @@ static void test_csv_auto_ids(void **state) {
     }
     als_ratings_destroy(r);
     free(big);
+    /* -1 is reserved: a column holding it is read as names (ids=int refuses it) */
+    r = read_ok(".csv", "5,1\n-1,1\n", NULL);
+    assert_string_equal(als_ratings_user_name(r, 1), "-1");
+    als_ratings_destroy(r);
+    assert_int_equal(try_read(".csv", "5,1\n-1,1\n", "ids=int", &r), ALS_EFORMAT);
+    expect_error_has("reserved");
     /* a bad row that skip_bad drops does not decide the column */
     r = read_ok(".csv", "1,10\nx\n2,20\n", "skip_bad=1");
     assert_int_equal(als_ratings_bad_rows(r), 1);

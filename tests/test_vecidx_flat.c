@@ -999,6 +999,66 @@ static void test_flat_filters(void **state) {
     }
 }
 
+/* Scores that overflow to -Inf (found by fuzzing): every SIMD level, the portable one
+ * included, returns the vector with its -Inf score (the portable FMA used to turn an
+ * infinite accumulator into NaN and drop it); L2 distances past float range too. */
+static void test_overflowing_scores(void **state) {
+    (void)state;
+    for (int metric = 0; metric < 2; metric++) {
+        float xv[6] = {-3e38f, -3e38f, 1.0f, 1.0f, 2.0f, 3.0f}, qv[3] = {1.0f, 1.0f, 1.0f};
+        if (metric == VECIDX_METRIC_L2) xv[0] = xv[1] = 3e19f; /* |y|^2 overflows */
+        als_matrix *x = NULL, *q = NULL;
+        assert_ok(als_matrix_wrap(&x, xv, 2, 3, 3));
+        assert_ok(als_matrix_wrap(&q, qv, 1, 3, 3));
+        float s0[2] = {0}, s[2];
+        int64_t i0[2] = {0}, id[2];
+        int first = 1;
+        for (int64_t level = VECIDX_SIMD_PORTABLE; level <= VECIDX_SIMD_AVX512; level++) {
+            vecidx *v = NULL;
+            assert_ok(vecidx_flat_create(&v, 3, metric));
+            if (vecidx_set_int(v, VECIDX_PARAM_SIMD, level) != ALS_OK) {
+                vecidx_destroy(v);
+                continue;
+            }
+            assert_ok(vecidx_add(v, x, NULL));
+            assert_ok(vecidx_search(v, q, 2, s, id));
+            assert_int_equal(id[0], 1); /* the finite vector first */
+            assert_int_equal(id[1], 0); /* and the overflowing one, not dropped */
+            if (first) {
+                memcpy(s0, s, sizeof s);
+                memcpy(i0, id, sizeof id);
+                first = 0;
+            }
+            assert_memory_equal(s, s0, sizeof s);
+            assert_memory_equal(id, i0, sizeof id);
+            vecidx_destroy(v);
+        }
+        als_matrix_destroy(x);
+        als_matrix_destroy(q);
+    }
+    /* IVF over vectors whose every centroid score overflows: no crash, same as flat */
+    float big[8] = {2e19f, 2e19f, 2e19f, 2e19f, 2e19f, 2e19f, 2e19f, 2e19f}, q0[2] = {0, 0};
+    als_matrix *x = NULL, *q = NULL;
+    assert_ok(als_matrix_wrap(&x, big, 4, 2, 2));
+    assert_ok(als_matrix_wrap(&q, q0, 1, 2, 2));
+    for (int64_t level = VECIDX_SIMD_PORTABLE; level <= VECIDX_SIMD_AVX512; level++) {
+        vecidx *v = NULL;
+        assert_ok(vecidx_ivf_create(&v, 2, VECIDX_METRIC_L2, 1));
+        if (vecidx_set_int(v, VECIDX_PARAM_SIMD, level) != ALS_OK) {
+            vecidx_destroy(v);
+            continue;
+        }
+        assert_ok(vecidx_train(v, x));
+        assert_ok(vecidx_add(v, x, NULL));
+        float s[2];
+        int64_t id[2];
+        assert_ok(vecidx_search(v, q, 2, s, id));
+        vecidx_destroy(v);
+    }
+    als_matrix_destroy(x);
+    als_matrix_destroy(q);
+}
+
 /* VECIDX_SIMD_AUTO runs the fastest supported level, measured once per process: reading
  * the key names a level this CPU supports (setting it explicitly works), it is stable,
  * and its results are those of every other level. */
@@ -1344,6 +1404,7 @@ int main(void) {
         cmocka_unit_test(test_flat_filters),
         cmocka_unit_test(test_params),
         cmocka_unit_test(test_simd_auto_measured),
+        cmocka_unit_test(test_overflowing_scores),
         cmocka_unit_test(test_errors_create),
         cmocka_unit_test(test_errors_add_train),
         cmocka_unit_test(test_errors_search),

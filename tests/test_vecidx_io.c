@@ -779,6 +779,29 @@ static void test_io_run_id_and_v1(void **state) {
             vecidx_destroy(a);
         }
     als_matrix_destroy(q);
+    /* a version-1 IVF file smaller than version 2's padded head (nlist 1, dim 2, one
+     * vector: a 32-byte payload) loads too */
+    {
+        vecidx *t = NULL, *tl = NULL;
+        float one[2] = {1.0f, 2.0f};
+        als_matrix *x1 = NULL;
+        assert_ok(als_matrix_wrap(&x1, one, 1, 2, 2));
+        assert_ok(vecidx_ivf_create(&t, 2, VECIDX_METRIC_IP, 1));
+        assert_ok(vecidx_train(t, x1));
+        assert_ok(vecidx_add(t, x1, NULL));
+        assert_ok(vecidx_save(t, path));
+        size_t len, l1;
+        unsigned char *h = read_all(path, &len), *c = v2_to_v1(h, len, &l1);
+        assert_int_equal(get_le(c + 88, 8), 32);
+        write_all(v1, c, l1);
+        assert_ok(vecidx_load(&tl, v1));
+        assert_int_equal(vecidx_size(tl), 1);
+        vecidx_destroy(tl);
+        vecidx_destroy(t);
+        als_matrix_destroy(x1);
+        free(c);
+        free(h);
+    }
     /* an empty flat index of dim 65536: loading it must not stage 4096 x dim floats */
     vecidx *e = NULL, *le = NULL;
     assert_ok(vecidx_flat_create(&e, 65536, VECIDX_METRIC_IP));
@@ -901,6 +924,23 @@ static void test_io_mmap(void **state) {
     }
     write_all(bad, b, 0);
     assert_int_equal(vecidx_load_mmap(&m, bad), ALS_EFORMAT);
+    /* an untrained IVF file with a NaN in its (unused) centroids: both loads refuse it */
+    {
+        vecidx *u = NULL;
+        assert_ok(vecidx_ivf_create(&u, 4, VECIDX_METRIC_IP, 3));
+        assert_ok(vecidx_save(u, bad));
+        size_t ul;
+        unsigned char *ub = read_all(bad, &ul);
+        put_le(ub + 128 + 4 * 5, 0x7FC00000u, 4);
+        resign(ub, ul);
+        write_all(bad, ub, ul);
+        assert_load_fails(bad, ALS_EFORMAT, "NaN centroid, untrained", 128);
+        m = (vecidx *)(void *)&m;
+        assert_int_equal(vecidx_load_mmap(&m, bad), ALS_EFORMAT);
+        assert_null(m);
+        free(ub);
+        vecidx_destroy(u);
+    }
     assert_int_equal(vecidx_load_mmap(&m, "/nonexistent/x.vidx"), ALS_ENOTFOUND);
     assert_int_equal(vecidx_load_mmap(NULL, path), ALS_EINVAL);
     assert_int_equal(vecidx_verify(NULL), ALS_EINVAL);

@@ -299,12 +299,16 @@ static int parse_row(csv_reader *R, char *line) {
         if (R->mode[c] == IDS_AUTO) {
             /* only the canonical text of an int64 is a number: "007", "+7", " 7" and
              * "99999999999999999999" stay strings, byte for byte */
-            num[c] = canonical_i64(f[c], strlen(f[c]), &id[c]);
+            num[c] = canonical_i64(f[c], strlen(f[c]), &id[c]) && id[c] != -1;
+            /* (-1 is reserved for missing results: a column holding it is names) */
         } else if (R->mode[c] == IDS_INT) {
             int e = parse_i64(b, n, &id[c]);
             if (e == 1) return bad(R, "%s id '%.40s' is not an integer (ids=int)", col_key[c],
                                    f[c]);
             if (e == 2) return bad(R, "%s id '%.40s' overflows int64", col_key[c], f[c]);
+            if (id[c] == -1)
+                return bad(R, "%s id -1 is reserved (it marks missing results); read the column "
+                           "with ids=auto or ids=string to keep it as a name", col_key[c]);
         }
     }
     if (R->o.col[C_VALUE] >= 0) {

@@ -72,6 +72,11 @@ static int add_rows(als_ratings *r, int64_t n, const int64_t *users, const int64
                          (long long)n);
     int rc = grow_rows(r, r->n + n, fn);
     if (rc) return rc;
+    for (int64_t i = 0; i < n; i++) /* (after the size checks: huge n never reads the arrays) */
+        if (users[i] == -1 || items[i] == -1)
+            return als__errf(ALS_EINVAL, "%s: the %s id of row %lld is -1, which is reserved (it "
+                             "marks a missing result in recommendations and searches); nothing "
+                             "was added", fn, users[i] == -1 ? "user" : "item", (long long)i);
     int64_t *tnew = NULL;
     if (times && !r->times) { /* first timed add: earlier rows have no time */
         tnew = malloc((size_t)r->cap * sizeof *tnew);

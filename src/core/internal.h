@@ -90,7 +90,8 @@ static inline void als__st64(unsigned char *p, uint64_t v) {
  * Elsewhere fmaf is an out-of-line call (and a slow software routine on CPUs without FMA),
  * so it is computed inline: the product of two floats is exact in double, the double sum
  * is rounded to odd via TwoSum (Boldo & Melquiond), and rounding that to float is then
- * exactly the fused result. Finite inputs only. */
+ * exactly the fused result. An infinite or NaN sum (an accumulator that overflowed)
+ * is returned as it is, as fmaf does: its TwoSum error term is NaN, not a rounding. */
 static inline float als__fmaf(float a, float b, float c) {
 #ifdef FP_FAST_FMAF
     return fmaf(a, b, c);
@@ -99,7 +100,7 @@ static inline float als__fmaf(float a, float b, float c) {
     double bv = s - p, err = (p - (s - bv)) + (cd - bv);
     uint64_t u;
     memcpy(&u, &s, sizeof u);
-    if (err != 0.0 && !(u & 1)) {
+    if (err != 0.0 && !(u & 1) && isfinite(s)) {
         u += ((err > 0.0) == (s > 0.0)) ? (uint64_t)1 : ~(uint64_t)0;
         memcpy(&s, &u, sizeof s);
     }

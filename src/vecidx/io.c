@@ -182,8 +182,10 @@ static int parse_header(const unsigned char *h, uint64_t have, uint64_t size, co
     /* What the header alone fixes must fit the payload: n vectors need at least n x d x 4
      * bytes, IVF's centroids and sizes come first. */
     uint64_t t;
+    uint64_t head = o->ver == 1 ? (uint64_t)o->nlist * ((uint64_t)o->d * 4 + 8) /* unpadded */
+                                : ivf_head_bytes((uint64_t)o->nlist, (uint64_t)o->d);
     if (__builtin_mul_overflow((uint64_t)o->n, (uint64_t)o->d * 4, &t) || t > o->payload ||
-        (ivf && ivf_head_bytes((uint64_t)o->nlist, (uint64_t)o->d) > o->payload))
+        (ivf && head > o->payload))
         return als__errf(ALS_EFORMAT, "%s: sizes in the header do not match the file (truncated "
                          "or corrupt)", path);
     if (!ivf) {
@@ -466,6 +468,12 @@ VECIDX_API int vecidx_load_mmap(vecidx **out, const char *path) {
         const int64_t *sizes = (const int64_t *)(uintptr_t)(p + pad64(cb));
         rc = check_sizes(&hi, sizes, path);
         float *c = NULL;
+        /* the centroid section is checked even when untrained, as vecidx_load does */
+        for (uint64_t t = 0; !rc && t < (uint64_t)hi.nlist * (uint64_t)hi.d; t++) {
+            float v;
+            memcpy(&v, p + 4 * t, 4);
+            if (!isfinite(v)) rc = als__errf(ALS_EFORMAT, "%s: centroids hold NaN or Inf", path);
+        }
         if (!rc && (hi.flags & 2)) { /* the quantizer is small: a copy, validated */
             c = als__aalloc((size_t)hi.nlist, (size_t)hi.d * sizeof(float));
             if (!c) rc = als__errf(ALS_ENOMEM, "vecidx_load_mmap: out of memory");

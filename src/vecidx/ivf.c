@@ -96,6 +96,9 @@ int vecidx__ivf_add(vecidx *idx, const float *x, int64_t n, int64_t stride, cons
         rc = als__search_db(&qdb, vecidx__scan(idx), nt, buf, rn, 1, NULL, NULL, assign + r0);
     }
     if (rc) goto done;
+    /* A vector whose every centroid score overflowed (NaN) was assigned no list: list 0. */
+    for (int64_t i = 0; i < n; i++)
+        if (assign[i] < 0) assign[i] = 0;
     /* Counting sort of rows by list (stable: row order is kept inside each list). */
     for (int64_t i = 0; i < n; i++) start[assign[i] + 1]++;
     for (int64_t c = 0; c < nlist; c++) start[c + 1] += start[c];
@@ -143,9 +146,13 @@ static void search_chunk(const vecidx *idx, als__scan_fn scan, const float *q, i
     int64_t d = idx->d, nlist = idx->nlist;
     for (int64_t i = 0; i < an; i++) heaps[i] = (als__heap){hs + i * kc, hid + i * kc, kc, 0};
     memset(start, 0, (size_t)(nlist + 1) * sizeof(int64_t));
-    for (int64_t t = 0; t < an * np; t++) start[probe[a0 * np + t] + 1]++;
+    /* a probe of -1 (fewer lists scored than nprobe: a centroid whose score overflowed to
+     * NaN) names no list and is skipped */
+    for (int64_t t = 0; t < an * np; t++)
+        if (probe[a0 * np + t] >= 0) start[probe[a0 * np + t] + 1]++;
     for (int64_t l = 0; l < nlist; l++) start[l + 1] += start[l];
-    for (int64_t t = 0; t < an * np; t++) order[start[probe[a0 * np + t]]++] = t / np;
+    for (int64_t t = 0; t < an * np; t++)
+        if (probe[a0 * np + t] >= 0) order[start[probe[a0 * np + t]]++] = t / np;
     for (int64_t l = nlist; l > 0; l--) start[l] = start[l - 1]; /* undo the fill's advance */
     start[0] = 0;
     for (int64_t l = 0; l < nlist && kc > 0; l++)
