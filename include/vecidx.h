@@ -360,6 +360,28 @@ VECIDX_API int vecidx_expand(const vecidx *idx, const als_matrix *seeds, int64_t
                              const vecidx_filter *filter, int64_t n_out, int64_t *ids_out,
                              float *scores_out, int64_t *n_found);
 
+/**
+ * @brief Learn a linear scorer of "looks like the seeds" (lookalike modelling on top of
+ *        embeddings): L2-regularized logistic regression of the seeds' vectors (positives)
+ *        against a sample of the population (unlabeled, taken as negatives: the
+ *        positive-unlabeled estimator, whose scores rank like P(seed | x)), the two classes
+ *        weighted equally, solved by Newton's method in double. Score every candidate x
+ *        with weights . x (+ bias): an inner-product search with weights as the query gives
+ *        the top N (vecidx_search on a flat IP index, the seeds filtered out).
+ * @param[in] seeds, unlabeled n_s x d and n_u x d vectors (in the space the candidates
+ *            will be scored in: normalized if the index is cosine).
+ * @param[in] l2 ridge on the weights (not the bias), > 0; 1e-3 to 1e-1 for unit vectors.
+ * @param[in] max_iter Newton iterations, [1, 1000] (10 is plenty: it converges fast).
+ * @param[out] weights d floats.  @param[out] bias may be NULL.
+ * @retval ALS_EINVAL NULL argument or a NaN/Inf vector.
+ * @retval ALS_EDIM the two matrices differ in columns, or 0 columns.
+ * @retval ALS_ERANGE no seed or no unlabeled vector, l2 <= 0, max_iter outside its bounds.
+ * @retval ALS_ENOMEM allocation failed.
+ * Cost: (n_s + n_u) x d^2 per iteration. Deterministic. Thread safety: safe. @since 1.1
+ */
+VECIDX_API int vecidx_seed_scorer(const als_matrix *seeds, const als_matrix *unlabeled,
+                                  double l2, int64_t max_iter, float *weights, float *bias);
+
 #ifdef __cplusplus
 }
 #endif

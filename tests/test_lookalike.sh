@@ -260,6 +260,25 @@ if lk backtest --train "$T/str.csv" --test "$T/ste.csv" --header --item "$SITEM"
   ok "backtest --train/--test with string ids matches test rows by name"
 else ko "backtest --train/--test string ids"; fi
 
+# the seed classifier and blended routes: audiences that keep the promises
+for r in seedclf blend:i2u,i2u2u blend:i2u,i2u2u,i2i2u,seedclf; do
+  if lk expand --model "$T/m.als" --index "$T/flat.vidx" --item "$ITEM" --route "$r" --audience 300 --out "$T/a.csv"; then
+    check_audience "expand $r" "$T/a.csv" 300 "$T/seeds"; else ko "expand $r"; fi
+done
+lk expand --model "$T/m.als" --index "$T/flat.vidx" --item "$ITEM" --route seedclf --audience 300 --out "$T/a1.csv" &&
+  lk expand --model "$T/m.als" --index "$T/flat.vidx" --item "$ITEM" --route seedclf --audience 300 --out "$T/a2.csv" &&
+  cmp -s "$T/a1.csv" "$T/a2.csv" && ok "seedclf is deterministic" || ko "seedclf determinism"
+if lk expand --model "$T/m.als" --index "$T/flat.vidx" --seeds "$T/seeds20" --route seedclf --audience 100 --out "$T/a.csv"; then
+  check_audience "expand --seeds --route seedclf" "$T/a.csv" 100 "$T/seeds20"; else ko "expand --seeds seedclf"; fi
+for bad in blend:i2u blend:i2u,i2u blend:i2u,nope blend: seed; do
+  expect_fail "bad route $bad" "$T/bad.csv" expand --model "$T/m.als" --index "$T/flat.vidx" --item "$ITEM" --route "$bad" --out "$T/bad.csv"
+done
+if lk backtest --ratings "$T/p.csv" --header --time-col date --fraction 0.8 --item "$ITEM" --audience 100,300 \
+     --rank 8 --maxIter 3 --route i2u,seedclf,blend:i2u,i2u2u --out "$T/btb.csv" --quiet &&
+   grep -q '^seedclf,100,' "$T/btb.csv" && grep -q '^blend,300,' "$T/btb.csv"; then
+  ok "backtest measures seedclf and a blend (the blend last in --route)"
+else ko "backtest seedclf/blend"; fi
+
 # help points at documentation that exists
 lk help && doc=$(sed -n 's/^Walk-through: //p' "$T/out") && [ -f "$doc" ] && ok "help names $doc, which exists" ||
   ko "help's documentation path ($(tail -1 "$T/out"))"

@@ -11,7 +11,7 @@
 #include "lookalike.h"
 
 #define MAX_SIZES 32
-#define NROUTES 3
+#define NROUTES LK_NROUTES
 
 typedef struct {
     double hits[NROUTES + 1][MAX_SIZES]; /* routes, then popularity */
@@ -291,10 +291,10 @@ static int report(const tally *T, const int *routes, int nr, const int64_t *size
                "items in the later period' font 'sans,14'\n"
                "set xlabel 'audience size (users, log scale)'\n"
                "set title 'lift over a random audience of the same size'\n"
-               "set ylabel 'lift (hits / hits of random)'\nplot for [r in 'i2u2u i2i2u i2u popular random'] "
+               "set ylabel 'lift (hits / hits of random)'\nplot for [r in 'i2u2u i2i2u i2u seedclf blend popular random'] "
                "'%s' using ($2):(strcol(1) eq r ? (strcol(7) eq '' ? 1 : $7) : NaN) with linespoints lw 2 title r\n"
                "set title 'recall: share of the new buyers reached'\nset ylabel 'recall'\n"
-               "plot for [r in 'i2u2u i2i2u i2u popular random'] '%s' using "
+               "plot for [r in 'i2u2u i2i2u i2u seedclf blend popular random'] '%s' using "
                "($2):(strcol(1) eq r ? $6 : NaN) with linespoints lw 2 title r\nunset multiplot\n",
             tmp, T->new_buyers, csv, csv);
     fclose(g);
@@ -337,7 +337,7 @@ int lk_cmd_backtest(int argc, char **argv) {
     int nitems = lk_arg_all(&a, "item", items_s, 256), routes[NROUTES], nr = 0, ns = 0;
     int64_t sizes[MAX_SIZES], top = 0, nlist = 0;
     double frac = 0.8;
-    lk_route_opts o = {0, 0, -1};
+    lk_route_opts o = {0, 0, -1, {0, 0, 0, 0}, 0};
     const char *trainf = lk_arg(&a, "train"), *testf = lk_arg(&a, "test");
     if (!rc && (!trainf) != (!testf)) rc = lk_usage_error("backtest: --train and --test go together");
     if (!rc && trainf && (in || when || lk_arg(&a, "fraction")))
@@ -360,8 +360,17 @@ int lk_cmd_backtest(int argc, char **argv) {
         char buf[256], *save = NULL;
         snprintf(buf, sizeof buf, "%s", lk_arg(&a, "route") ? lk_arg(&a, "route") : "i2u2u,i2i2u,i2u");
         for (char *t = strtok_r(buf, ",", &save); t && !rc; t = strtok_r(NULL, ",", &save)) {
+            if (!strncmp(t, "blend:", 6)) { /* a blend takes the rest of the list */
+                char spec[256];
+                const char *rest = strtok_r(NULL, "", &save);
+                snprintf(spec, sizeof spec, "%s%s%s", t, rest ? "," : "", rest ? rest : "");
+                int r = lk_route_parse_opts(spec, &o);
+                if (r < 0 || nr == NROUTES) rc = lk_usage_error("backtest: --route: '%s' is not a blend of distinct routes", spec);
+                else routes[nr++] = r;
+                break;
+            }
             int r = lk_route_parse(t);
-            if (r < 0 || nr == NROUTES) rc = lk_usage_error("backtest: --route: '%s' is not i2u2u, i2i2u or i2u", t);
+            if (r < 0 || nr == NROUTES) rc = lk_usage_error("backtest: --route: '%s' is not i2u2u, i2i2u, i2u, seedclf or blend:...", t);
             else routes[nr++] = r;
         }
     }
@@ -449,10 +458,13 @@ int lk_cmd_backtest(int argc, char **argv) {
             fprintf(stderr, "backtest: item %s: %lld earlier buyers, %lld new buyers\n",
                     lk_item_label(&d, it, lb, sizeof lb), (long long)nb, (long long)nnew);
         for (int r = 0; r < nr; r++) {
-            if (nb == 0 && routes[r] == LK_ROUTE_I2U2U) continue; /* nothing to seed from */
+            if (nb == 0 && (routes[r] == LK_ROUTE_I2U2U || routes[r] == LK_ROUTE_SEEDCLF ||
+                            routes[r] == LK_ROUTE_BLEND))
+                continue; /* nothing to seed from */
             /* i2u is one ranking whose prefixes are the smaller audiences; the other two
              * adapt k to the audience size (auto k), so each size is its own run */
-            int per_size = routes[r] != LK_ROUTE_I2U && o.k == 0;
+            /* i2u and seedclf rank every user once: their prefixes are the audiences */
+            int per_size = routes[r] != LK_ROUTE_I2U && routes[r] != LK_ROUTE_SEEDCLF && o.k == 0;
             for (int s = per_size ? 0 : ns - 1; s < ns; s++) {
                 int64_t found = 0;
                 double tr = lk_now();

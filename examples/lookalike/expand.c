@@ -91,13 +91,16 @@ int lk_expand_with(const lk_data *d, vecidx *idx, const lk_index_meta *meta, con
                    const char *out) {
     const char *items_s[256], *seeds = lk_arg(a, "seeds");
     const char *route_s = lk_arg(a, "route") ? lk_arg(a, "route") : "i2u2u";
-    int ni = lk_arg_all(a, "item", items_s, 256), route = lk_route_parse(route_s), rc;
-    lk_route_opts o;
+    lk_route_opts o = {0, 0, -1, {0, 0, 0, 0}, 0};
+    int ni = lk_arg_all(a, "item", items_s, 256), rc;
     int64_t n, items[256], *seed_rows = NULL, ns = 0, found = 0;
-    if (route < 0) return lk_usage_error("expand: --route is i2u2u, i2i2u or i2u, not '%s'", route_s);
+    if (lk_route_parse(route_s) < 0)
+        return lk_usage_error("expand: --route is i2u2u, i2i2u, i2u, seedclf or blend:R1,R2[,...] "
+                              "(distinct routes), not '%s'", route_s);
     if ((ni > 0) == (seeds != NULL)) return lk_usage_error("expand: give --item ID... or --seeds FILE");
     if (ni > 256) return lk_usage_error("expand: at most 256 --item values");
     if ((rc = lk_expand_parse(a, &o, &n))) return rc;
+    int route = lk_route_parse_opts(route_s, &o);
     for (int i = 0; i < ni; i++)
         if ((items[i] = lk_item_row(d, items_s[i])) < 0) return LK_EXIT_FAIL;
     if (seeds && (rc = read_seeds(d, seeds, &seed_rows, &ns))) return rc;

@@ -110,18 +110,26 @@ int lk_index_save(const vecidx *idx, const lk_index_meta *meta, const char *path
  * and rank); one line and LK_EXIT_FAIL otherwise. */
 int lk_index_load(vecidx **out, lk_index_meta *meta, const char *path, const lk_data *d);
 
-/* ---- route.c: the three expansion routes ---- */
+/* ---- route.c: the expansion routes ---- */
 #define LK_ROUTE_I2U2U 0
 #define LK_ROUTE_I2I2U 1
 #define LK_ROUTE_I2U 2
+#define LK_ROUTE_SEEDCLF 3 /* a seed classifier on the user vectors (vecidx_seed_scorer) */
+#define LK_ROUTE_BLEND 4   /* reciprocal-rank fusion of other routes: "blend:i2u,i2u2u,..." */
+#define LK_NROUTES 5
 #define LK_MAX_SEEDS 5000 /* i2u2u searches with at most this many seeds (a sample) */
-int lk_route_parse(const char *s);        /* -1 if unknown */
-const char *lk_route_name(int route);
 typedef struct {
     int64_t k;     /* neighbours per seed (i2u2u) / similar items (i2i2u); 0 = auto */
     int64_t nprobe; /* 0 = leave the index's */
     int agg;       /* VECIDX_AGG_* for i2u2u */
+    int blend[4];  /* LK_ROUTE_BLEND: the routes fused (distinct, none a blend) */
+    int nblend;
 } lk_route_opts;
+/* Route of a name, -1 if unknown; for "blend:A,B,..." also fills o->blend (o may be NULL
+ * to validate only). */
+int lk_route_parse_opts(const char *s, lk_route_opts *o);
+int lk_route_parse(const char *s);        /* -1 if unknown */
+const char *lk_route_name(int route);
 /* Audience of up to n users (factor rows) for target items (rows) or explicit seed users
  * (rows, i2u2u only). rows_out / scores_out hold n; *found is set. */
 int lk_route_run(int route, const lk_data *d, const vecidx *idx, const lk_index_meta *meta,

@@ -31,11 +31,13 @@ static const char USAGE[] =
     "  train     --ratings FILE --out MODEL [reading] [ALS] [--quiet]\n"
     "  index     --model MODEL --out INDEX [--kind flat|ivf] [--nlist N] [--metric cosine|ip|l2]\n"
     "  expand    --model MODEL --index INDEX (--item ID... | --seeds FILE) --out AUDIENCE.csv\n"
-    "            [--route i2u2u|i2i2u|i2u] [--audience 100000] [--k auto|N] [--nprobe P]\n"
+    "            [--route i2u2u|i2i2u|i2u|seedclf|blend:i2u,i2u2u,...] [--audience 100000]\n"
+    "            [--k auto|N] [--nprobe P]\n"
     "            [--agg sum|max|mean]\n"
     "  backtest  (--ratings FILE (--time-split DATE|--fraction 0.8) | --train FILE --test FILE)\n"
     "            (--item ID... | --top-items N)\n"
-    "            [--route i2u2u,i2i2u,i2u] [--audience 1000,5000,...] [--out backtest.csv]\n"
+    "            [--route i2u2u,i2i2u,i2u,seedclf,blend:...(last)] [--audience 1000,5000,...]\n"
+    "            [--out backtest.csv]\n"
     "            [--dir DIR] [--plot backtest.png] [--kind --nlist --metric --k --nprobe]\n"
     "            [reading] [ALS]\n"
     "  run       --ratings FILE --item ID... [--dir DIR] [--out AUDIENCE.csv] [reading] [ALS]\n"
@@ -87,13 +89,14 @@ int lk_cmd_run(int argc, char **argv) {
     if (!rc && !lk_arg(&a, "item") && !lk_arg(&a, "seeds"))
         rc = lk_usage_error("run: give --item ID... or --seeds FILE");
     if (!rc && lk_arg(&a, "route") && lk_route_parse(lk_arg(&a, "route")) < 0)
-        rc = lk_usage_error("run: --route is i2u2u, i2i2u or i2u, not '%s'", lk_arg(&a, "route"));
+        rc = lk_usage_error("run: --route is i2u2u, i2i2u, i2u, seedclf or blend:R1,R2[,...], not '%s'",
+                            lk_arg(&a, "route"));
     if (!rc && lk_arg(&a, "nlist") && lk_parse_i64(lk_arg(&a, "nlist"), 1, INT32_MAX, &nlist))
         rc = lk_usage_error("run: --nlist is a positive integer");
     if (!rc && (lk_arg(&a, "model") || lk_arg(&a, "index")))
         rc = lk_usage_error("run: writes its own model and index under --dir");
     /* Everything the later steps will read is checked now, before minutes of training. */
-    lk_route_opts ro;
+    lk_route_opts ro = {0, 0, -1, {0, 0, 0, 0}, 0};
     int64_t n_audience;
     const char *kind = lk_arg(&a, "kind") ? lk_arg(&a, "kind") : "flat";
     const char *metric = lk_arg(&a, "metric") ? lk_arg(&a, "metric") : "cosine";

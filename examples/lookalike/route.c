@@ -11,15 +11,39 @@
 
 #include "lookalike.h"
 
-int lk_route_parse(const char *s) {
-    if (!strcmp(s, "i2u2u")) return LK_ROUTE_I2U2U;
-    if (!strcmp(s, "i2i2u")) return LK_ROUTE_I2I2U;
-    if (!strcmp(s, "i2u")) return LK_ROUTE_I2U;
+static int simple_route(const char *s, size_t n) {
+    static const char *const names[] = {"i2u2u", "i2i2u", "i2u", "seedclf"};
+    for (int r = 0; r < 4; r++)
+        if (strlen(names[r]) == n && !strncmp(s, names[r], n)) return r;
     return -1;
 }
 
+int lk_route_parse_opts(const char *s, lk_route_opts *o) {
+    if (strncmp(s, "blend:", 6) != 0) return simple_route(s, strlen(s));
+    int comps[4], nc = 0;
+    for (const char *p = s + 6;;) {
+        size_t n = strcspn(p, ",");
+        int r = simple_route(p, n);
+        if (r < 0 || nc == 4) return -1;
+        for (int i = 0; i < nc; i++)
+            if (comps[i] == r) return -1; /* a route twice would only weigh it twice */
+        comps[nc++] = r;
+        if (!p[n]) break;
+        p += n + 1;
+    }
+    if (nc < 2) return -1;
+    if (o) {
+        memcpy(o->blend, comps, sizeof comps);
+        o->nblend = nc;
+    }
+    return LK_ROUTE_BLEND;
+}
+
+int lk_route_parse(const char *s) { return lk_route_parse_opts(s, NULL); }
+
 const char *lk_route_name(int route) {
-    return route == LK_ROUTE_I2U2U ? "i2u2u" : route == LK_ROUTE_I2I2U ? "i2i2u" : "i2u";
+    static const char *const names[LK_NROUTES] = {"i2u2u", "i2i2u", "i2u", "seedclf", "blend"};
+    return route >= 0 && route < LK_NROUTES ? names[route] : "?";
 }
 
 int lk_buyers(const lk_data *d, const int64_t *items, int64_t n_items, int64_t **out,
@@ -310,6 +334,129 @@ out:
     return rc;
 }
 
+/* seedclf: a logistic scorer of the seeds against a sample of the other users (their
+ * vectors in the index's space: normalized for cosine), then every non-seed user scored
+ * by it, best first (ties: smaller id). */
+static int route_seedclf(const lk_data *d, const lk_index_meta *meta, const int64_t *seeds,
+                         int64_t ns, int64_t n, int64_t *rows_out, float *scores_out,
+                         int64_t *found) {
+    const als_matrix *uf = als_model_user_factors(d->model);
+    int64_t r = d->rank, st = als_matrix_stride(uf), nu = d->nu;
+    const float *U = als_matrix_data_const(uf);
+    unsigned char *is_seed = calloc((size_t)nu + 1, 1);
+    if (!is_seed) return lk_fail("out of memory");
+    for (int64_t i = 0; i < ns; i++) is_seed[seeds[i]] = 1;
+    int64_t n_other = 0;
+    for (int64_t u = 0; u < nu; u++) n_other += !is_seed[u];
+    /* at most 100 K seeds (evenly spaced), unlabeled: 4 per seed, 20 K to 200 K */
+    int64_t np = ns < 100000 ? ns : 100000, nn = 4 * np;
+    if (nn < 20000) nn = 20000;
+    if (nn > 200000) nn = 200000;
+    if (nn > n_other) nn = n_other;
+    int rc = 0;
+    als_matrix *pos = NULL, *unl = NULL;
+    float *w = malloc((size_t)r * sizeof *w);
+    double *sc = NULL;
+    cand *c = NULL;
+    if (!w || np == 0 || nn == 0) {
+        rc = !w ? lk_fail("out of memory")
+                : lk_fail("seedclf: needs seeds and other users (%lld seeds, %lld others)",
+                          (long long)ns, (long long)n_other);
+        goto out;
+    }
+    if ((rc = als_matrix_create(&pos, np, r)) || (rc = als_matrix_create(&unl, nn, r))) {
+        rc = lk_lib_fail("seedclf", rc);
+        goto out;
+    }
+    for (int64_t i = 0; i < np; i++)
+        memcpy(als_matrix_data(pos) + i * r, U + seeds[(int64_t)((double)i * (double)ns / (double)np)] * st,
+               (size_t)r * sizeof(float));
+    for (int64_t u = 0, k = 0, seen = 0; u < nu && k < nn; u++) { /* evenly over the others */
+        if (is_seed[u]) continue;
+        if ((int64_t)((double)seen++ * (double)nn / (double)n_other) == k)
+            memcpy(als_matrix_data(unl) + k++ * r, U + u * st, (size_t)r * sizeof(float));
+    }
+    if (meta->cosine && ((rc = als_matrix_normalize_rows(pos)) || (rc = als_matrix_normalize_rows(unl)))) {
+        rc = lk_lib_fail("seedclf", rc);
+        goto out;
+    }
+    if ((rc = vecidx_seed_scorer(pos, unl, 0.01, 15, w, NULL))) {
+        rc = lk_lib_fail("seedclf", rc);
+        goto out;
+    }
+    c = malloc((size_t)(n_other ? n_other : 1) * sizeof *c);
+    if (!c) { rc = lk_fail("out of memory"); goto out; }
+    int64_t m = 0;
+    for (int64_t u = 0; u < nu; u++) {
+        if (is_seed[u]) continue;
+        const float *x = U + u * st;
+        double s = 0, nrm = 0;
+        for (int64_t j = 0; j < r; j++) s += (double)w[j] * x[j], nrm += (double)x[j] * x[j];
+        if (meta->cosine) s = nrm > 0 ? s / sqrt(nrm) : 0;
+        c[m++] = (cand){s, d->user_ids[u], u};
+    }
+    qsort(c, (size_t)m, sizeof *c, cand_cmp);
+    *found = m < n ? m : n;
+    for (int64_t i = 0; i < *found; i++) {
+        rows_out[i] = c[i].row;
+        if (scores_out) scores_out[i] = (float)c[i].s;
+    }
+out:
+    free(c);
+    free(sc);
+    free(w);
+    free(is_seed);
+    als_matrix_destroy(pos);
+    als_matrix_destroy(unl);
+    return rc;
+}
+
+/* blend: reciprocal-rank fusion (Cormack et al., 2009) of the routes in o->blend, each
+ * asked for the same audience size: score(u) = sum over routes of 1 / (60 + rank), rank
+ * 1-based, a user absent from a route's audience adding nothing; best first, ties by
+ * smaller id. Each route already excludes the seeds; the fusion de-duplicates. */
+static int route_blend(const lk_data *d, const vecidx *idx, const lk_index_meta *meta,
+                       const int64_t *items, int64_t n_items, const int64_t *seed_users,
+                       int64_t n_seeds, const lk_route_opts *o, int64_t n, int64_t *rows_out,
+                       float *scores_out, int64_t *found) {
+    double *fused = calloc((size_t)d->nu + 1, sizeof *fused);
+    int64_t *rows = malloc((size_t)n * sizeof *rows), *touched = NULL, nt = 0;
+    touched = malloc((size_t)(n * o->nblend) * sizeof *touched);
+    int rc = fused && rows && touched ? 0 : lk_fail("out of memory");
+    int ran = 0;
+    lk_route_opts sub = *o;
+    sub.nblend = 0;
+    for (int b = 0; b < o->nblend && !rc; b++) {
+        int64_t f = 0;
+        if (seed_users && o->blend[b] != LK_ROUTE_I2U2U && o->blend[b] != LK_ROUTE_SEEDCLF)
+            continue; /* routes that start from an item have nothing to do with seed users */
+        rc = lk_route_run(o->blend[b], d, idx, meta, items, n_items, seed_users, n_seeds, &sub,
+                          n, rows, NULL, &f);
+        ran++;
+        for (int64_t i = 0; i < f && !rc; i++) {
+            if (fused[rows[i]] == 0) touched[nt++] = rows[i];
+            fused[rows[i]] += 1.0 / (60.0 + (double)(i + 1));
+        }
+    }
+    cand *c = NULL;
+    if (!rc && ran == 0) rc = lk_usage_error("blend: none of its routes works from seed users");
+    if (!rc && !(c = malloc((size_t)(nt ? nt : 1) * sizeof *c))) rc = lk_fail("out of memory");
+    if (!rc) {
+        for (int64_t i = 0; i < nt; i++) c[i] = (cand){fused[touched[i]], d->user_ids[touched[i]], touched[i]};
+        qsort(c, (size_t)nt, sizeof *c, cand_cmp);
+        *found = nt < n ? nt : n;
+        for (int64_t i = 0; i < *found; i++) {
+            rows_out[i] = c[i].row;
+            if (scores_out) scores_out[i] = (float)c[i].s;
+        }
+    }
+    free(c);
+    free(touched);
+    free(rows);
+    free(fused);
+    return rc;
+}
+
 int lk_route_run(int route, const lk_data *d, const vecidx *idx, const lk_index_meta *meta,
                  const int64_t *items, int64_t n_items, const int64_t *seed_users,
                  int64_t n_seeds, const lk_route_opts *o, int64_t n, int64_t *rows_out,
@@ -325,8 +472,13 @@ int lk_route_run(int route, const lk_data *d, const vecidx *idx, const lk_index_
     lk_route_opts ro = *o;
     if (idx && vecidx_kind(idx) == VECIDX_KIND_IVF && ro.nprobe <= 0) ro.nprobe = 8;
     o = &ro;
+    if (route == LK_ROUTE_BLEND) return route_blend(d, idx, meta, items, n_items, seed_users,
+                                                    n_seeds, o, n, rows_out, scores_out, found);
     if (seed_users) {
-        if (route != LK_ROUTE_I2U2U) return lk_usage_error("--seeds works with --route i2u2u only");
+        if (route == LK_ROUTE_SEEDCLF)
+            return route_seedclf(d, meta, seed_users, n_seeds, n, rows_out, scores_out, found);
+        if (route != LK_ROUTE_I2U2U)
+            return lk_usage_error("--seeds works with --route i2u2u, seedclf or a blend of them");
         return route_i2u2u(d, idx, meta, seed_users, n_seeds, o, n, rows_out, scores_out, found);
     }
     if (lk_buyers(d, items, n_items, &buyers, &nb)) return LK_EXIT_FAIL;
@@ -334,6 +486,9 @@ int lk_route_run(int route, const lk_data *d, const vecidx *idx, const lk_index_
         if (nb == 0) rc = lk_fail("i2u2u: the target item has no buyers to use as seeds");
         else rc = route_i2u2u(d, idx, meta, buyers, nb, o, n, rows_out, scores_out, found);
         /* (route_i2u2u samples at most LK_MAX_SEEDS of them; all stay excluded) */
+    } else if (route == LK_ROUTE_SEEDCLF) {
+        if (nb == 0) rc = lk_fail("seedclf: the target item has no buyers to learn from");
+        else rc = route_seedclf(d, meta, buyers, nb, n, rows_out, scores_out, found);
     } else if (route == LK_ROUTE_I2U) {
         rc = route_i2u(d, idx, meta, items, n_items, buyers, nb, o->nprobe, n, rows_out,
                        scores_out, found);
