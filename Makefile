@@ -283,3 +283,55 @@ clean:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
+# ===================================================================== fuzz (begin)
+# libFuzzer harnesses, one per untrusted input: tests/fuzz/, docs/testing.md "Fuzzing".
+# clang with libFuzzer (libclang-rt-14-dev); the library sources (and, for the lookalike
+# harness, examples/lookalike/*.c) are compiled into every harness with ASan + UBSan.
+#   make fuzz         each harness FUZZ_TIME s (600), FUZZ_JOBS at a time (2); fails on any
+#                     crash, leak, timeout or out-of-memory; one summary line per harness
+#   make fuzz-smoke   the same for 30 s per harness (CI: about 2.5 minutes on 2 cores)
+#   make fuzz-build   only the harnesses and the seed corpora
+# FUZZ_ONLY="npy csv" runs some harnesses; FUZZ_ARGS="-dict=..." adds libFuzzer flags.
+.PHONY: fuzz fuzz-smoke fuzz-build
+FUZZ_CC ?= clang
+FUZZ_TIME ?= 600
+FUZZ_JOBS ?= 2
+FUZZ_DIR ?= $(BUILD)/fuzz
+FUZZ_ONLY ?=
+FUZZ_ARGS ?=
+FUZZ_SAN ?= -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_OPT ?= -O1 -g
+FUZZ_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc -fopenmp $(FUZZ_OPT) $(FUZZ_SAN)
+FUZZ_LIB_OBJ := $(patsubst src/%.c,$(FUZZ_DIR)/obj/%.o,$(wildcard src/core/*.c src/als/*.c src/vecidx/*.c))
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(patsubst %,$(FUZZ_DIR)/bin/fuzz_%,$(FUZZ_NAMES))
+FUZZ_LINK = $(FUZZ_LIB_OBJ) $(LDFLAGS) $(BLIS_LIBS) -lm
+FUZZ_LK = -Iexamples/lookalike -Dmain=lookalike_main $(LOOKALIKE_SRC)
+
+# per-object flags as the library build's EXTRA (the kernels need their ISA flags)
+$(FUZZ_DIR)/obj/core/kernel_avx2.o: FUZZ_EXTRA := -mavx2 -mfma
+$(FUZZ_DIR)/obj/core/kernel_avx512.o: FUZZ_EXTRA := -mavx512f -mavx512vl -mavx512dq -mavx512bw -mavx2 -mfma
+$(FUZZ_DIR)/obj/als/solve.o: FUZZ_EXTRA := -ffp-contract=fast
+$(FUZZ_DIR)/obj/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_EXTRA) $(BLIS_CFLAGS) \
+	  -DALS_BUILDING_LIBRARY -DVECIDX_BUILDING_LIBRARY -MMD -MP -c $< -o $@
+$(FUZZ_DIR)/bin/fuzz_lookalike: tests/fuzz/fuzz_lookalike.c tests/fuzz/fuzz_util.h tests/fuzz/lk_fixture.h \
+    $(LOOKALIKE_SRC) examples/lookalike/lookalike.h $(FUZZ_LIB_OBJ)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Itests/fuzz $< $(FUZZ_LK) -o $@ $(FUZZ_LINK)
+$(FUZZ_DIR)/bin/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(FUZZ_LIB_OBJ)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Itests/fuzz $< -o $@ $(FUZZ_LINK)
+$(FUZZ_DIR)/bin/make_corpus: tests/fuzz/make_corpus.c tests/fuzz/lk_fixture.h $(LOOKALIKE_SRC) $(FUZZ_LIB_OBJ)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -Itests/fuzz $< $(FUZZ_LK) -o $@ $(FUZZ_LINK)
+
+fuzz-build: $(FUZZ_BINS) $(FUZZ_DIR)/bin/make_corpus
+	@sh tests/fuzz/make_corpus.sh $(FUZZ_DIR)/bin/make_corpus $(FUZZ_DIR)/seeds
+fuzz: fuzz-build
+	@FUZZ_ARGS="$(FUZZ_ARGS)" sh tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_TIME) $(FUZZ_JOBS) \
+	  $(if $(FUZZ_ONLY),$(FUZZ_ONLY),$(FUZZ_NAMES))
+fuzz-smoke:
+	@$(MAKE) --no-print-directory fuzz FUZZ_TIME=30
+# ===================================================================== fuzz (end)
