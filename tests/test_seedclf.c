@@ -125,7 +125,7 @@ static void test_separates_and_ranks(void **state) {
 
 static void test_errors(void **state) {
     (void)state;
-    double c[3] = {0, 0, 0};
+    double c[4] = {0, 0, 0, 0}; /* the 4-column cloud reads 4 */
     als_matrix *p = cloud(5, 3, c, 1, 41), *u = cloud(7, 3, c, 1, 42), *u4 = cloud(7, 4, c, 1, 43);
     als_matrix *e = NULL;
     assert_ok(als_matrix_create(&e, 0, 3));

@@ -430,8 +430,10 @@ static int read_lines(csv_reader *R, FILE *f) {
             }
         }
     }
-    if (!rc && ferror(f)) {
-        int e = errno;
+    /* getline's -1 is the end only if feof says so: glibc reports a failed allocation
+     * (ENOMEM) with neither the error nor the end flag set */
+    if (!rc && (ferror(f) || !feof(f))) {
+        int e = errno ? errno : EIO;
         rc = als__errf(e == ENOMEM ? ALS_ENOMEM : ALS_EIO, "cannot read %s: %s", R->path,
                        strerror(e));
     }
@@ -459,8 +461,8 @@ ALS_API int als_ratings_read_csv(als_ratings **out, const char *path, const char
         R.last = last_column(&R.o);
         if (!(f = fopen(path, "r"))) {
             int e = errno;
-            rc = als__errf(e == ENOENT ? ALS_ENOTFOUND : ALS_EIO, "cannot open %s: %s", path,
-                           strerror(e));
+            rc = als__errf(e == ENOENT ? ALS_ENOTFOUND : e == ENOMEM ? ALS_ENOMEM : ALS_EIO,
+                           "cannot open %s: %s", path, strerror(e));
         }
     }
     if (!rc) {

@@ -281,19 +281,36 @@ ALS_API int als_model_fit(als_model *m, const als_ratings *R) {
             rc = als__errf(ALS_ENOMEM, "als_model_fit: out of memory");
             goto done;
         }
+        /* The caches of the new factors are built on a copy first: a failure there must
+         * leave the previous model as it was (als.h), so nothing is cleared before. */
+        als_model nm = *m;
+        nm.U = U;
+        nm.V = V;
+        nm.umap = um;
+        nm.imap = im;
+        nm.p_fit = p;
+        nm.fitted = 1;
+        nm.gram_v = NULL;
+        nm.vpanels = NULL;
+        if (als__model_finish(&nm)) {
+            free(nm.gram_v);
+            als__afree(nm.vpanels);
+            als__idmap_free(&um);
+            als__idmap_free(&im);
+            rc = als__errf(ALS_ENOMEM, "als_model_fit: out of memory");
+            goto done; /* U and V are freed there; m is untouched */
+        }
         als__model_clear(m);
         m->U = U;
         m->V = V;
         U = V = NULL;
         m->umap = um;
         m->imap = im;
+        m->gram_v = nm.gram_v;
+        m->vpanels = nm.vpanels;
         m->p_fit = p;
         m->fitted = 1;
         m->run_id = als__new_run_id();
-        if (als__model_finish(m)) {
-            als__model_clear(m);
-            rc = als__errf(ALS_ENOMEM, "als_model_fit: out of memory");
-        }
     }
 done:
     atomic_store(&m->cancel, 0);

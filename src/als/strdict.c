@@ -330,8 +330,8 @@ ALS_API int als_ratings_read_ids_run(als_ratings *r, const char *path, uint64_t 
     FILE *f = fopen(path, "r");
     if (!f) {
         int e = errno;
-        return als__errf(e == ENOENT ? ALS_ENOTFOUND : ALS_EIO, "cannot open %s: %s", path,
-                         strerror(e));
+        return als__errf(e == ENOENT ? ALS_ENOTFOUND : e == ENOMEM ? ALS_ENOMEM : ALS_EIO,
+                         "cannot open %s: %s", path, strerror(e));
     }
     ids_reader R = {path, 0, {NULL, NULL}};
     char *line = NULL;
@@ -351,8 +351,10 @@ ALS_API int als_ratings_read_ids_run(als_ratings *r, const char *path, uint64_t 
         }
         if (len) rc = ids_line(&R, line, len);
     }
-    if (!rc && ferror(f)) {
-        int e = errno;
+    /* getline's -1 is the end only if feof says so: glibc reports a failed allocation
+     * (ENOMEM) with neither the error nor the end flag set */
+    if (!rc && (ferror(f) || !feof(f))) {
+        int e = errno ? errno : EIO;
         rc = als__errf(e == ENOMEM ? ALS_ENOMEM : ALS_EIO, "cannot read %s: %s", path,
                        strerror(e));
     }

@@ -96,10 +96,12 @@ int als__wfile_open(als__wfile *w, const char *path) {
     fchmod(fd, 0644);
     w->f = fdopen(fd, "wb");
     if (!w->f) {
+        int e = errno;
         close(fd);
         unlink(w->tmp);
         wfile_free(w);
-        return als__errf(ALS_EIO, "cannot open %s for writing", path);
+        return als__errf(e == ENOMEM ? ALS_ENOMEM : ALS_EIO, "cannot open %s for writing: %s",
+                         path, strerror(e));
     }
     return ALS_OK;
 }
