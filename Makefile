@@ -145,6 +145,7 @@ check test: deps
 	@fail=0; for t in $(TESTS); do \
 	  echo "== $$t"; OMP_NUM_THREADS=2 BLIS_NUM_THREADS=1 ALS_TEST_DATA=$(DATA) \
 	    $(TEST_WRAP) $$t || fail=1; done; \
+	  $(MAKE) --no-print-directory faults || fail=1; \
 	  echo "== tests/test_lookalike.sh"; OMP_NUM_THREADS=2 BLIS_NUM_THREADS=1 \
 	    LOOKALIKE_WRAP="$(TEST_WRAP)" sh tests/test_lookalike.sh $(LOOKALIKE) "$(DATA)" || fail=1; \
 	  if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then \
@@ -335,3 +336,54 @@ fuzz: fuzz-build
 fuzz-smoke:
 	@$(MAKE) --no-print-directory fuzz FUZZ_TIME=30
 # ===================================================================== fuzz (end)
+
+# ---- Robustness suites (docs/testing.md): allocation-failure injection, ThreadSanitizer,
+# crash safety of saves. `make check` runs `faults` (and test_crash_safety, like every
+# tests/test_*.c); `make sanitize` runs them under ASan+UBSan with leak detection.
+.PHONY: faults faults-lib tsan crash-test
+FAULTS_BUILD = $(BUILD)/faults
+FAULTS_INJ = $(FAULTS_BUILD)/inj/libfaultinj.so
+FAULTS_SWEEP = $(FAULTS_BUILD)/fault_sweep
+# Under `make valgrind` the sweep runs unwrapped (its own live-allocation check still
+# applies; thousands of runs under valgrind would take many minutes).
+FAULTS_WRAP ?= $(if $(findstring valgrind,$(TEST_WRAP)),,$(TEST_WRAP))
+# A copy of both libraries in $(FAULTS_BUILD)/lib whose every allocation goes through
+# libfaultinj (tests/faults/inject.h is force-included; src/ is unchanged).
+$(FAULTS_INJ): tests/faults/faultinj.c tests/faults/faultinj.h
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -O2 -g -Wall -Wextra -Werror -fPIC -shared $(SAN_FLAGS) $< -o $@ -lpthread -ldl
+faults-lib: $(FAULTS_INJ)
+	@$(MAKE) --no-print-directory lib BUILD=$(FAULTS_BUILD) LIBOUT=$(FAULTS_BUILD)/lib \
+	  CPPFLAGS="-include $(abspath tests/faults/inject.h)" \
+	  LDFLAGS="-L$(abspath $(FAULTS_BUILD)/inj) -Wl,-rpath,$(abspath $(FAULTS_BUILD)/inj) -lfaultinj"
+$(FAULTS_SWEEP): tests/faults/fault_sweep.c tests/faults/faultinj.h tests/testutil.h $(FAULTS_INJ) \
+                 $(FAULTS_BUILD)/lib/libals.so.$(VERSION) $(FAULTS_BUILD)/lib/libvecidx.so.$(VERSION)
+	$(CC) $(PROG_CFLAGS) $(CFLAGS) -Itests -Itests/faults $< -o $@ \
+	  -L$(FAULTS_BUILD)/lib -Wl,-rpath,$(abspath $(FAULTS_BUILD)/lib) -lvecidx -lals \
+	  -L$(FAULTS_BUILD)/inj -Wl,-rpath,$(abspath $(FAULTS_BUILD)/inj) -lfaultinj $(CMOCKA_LIBS) -lm -lpthread
+faults: $(FAULTS_INJ)
+	@$(MAKE) --no-print-directory faults-lib >/dev/null
+	@$(MAKE) --no-print-directory $(FAULTS_SWEEP)
+	@echo "== $(FAULTS_SWEEP)"; OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive BLIS_NUM_THREADS=1 \
+	  $(FAULTS_WRAP) $(FAULTS_SWEEP)
+
+# ThreadSanitizer: both libraries and tests/test_tsan.c built with -fsanitize=thread in
+# $(TSAN_BUILD). libgomp is not instrumented: the test sets every handle's thread count to
+# 1 and makes its own concurrency with pthreads. (solve.c builds no target_clones under
+# -fsanitize=thread: their ifunc resolvers would run before the TSan runtime is up.)
+TSAN_BUILD ?= build/tsan
+TSAN_SAN = -fsanitize=thread -fno-omit-frame-pointer
+TSAN_OPTS ?= halt_on_error=1:second_deadlock_stack=1:history_size=4
+tsan:
+	@$(MAKE) --no-print-directory lib $(TSAN_BUILD)/tests/test_tsan BUILD=$(TSAN_BUILD) \
+	  LIBOUT=$(TSAN_BUILD)/lib SAN_FLAGS="$(TSAN_SAN)" CFLAGS="-O1 -g" >/dev/null
+	@echo "== $(TSAN_BUILD)/tests/test_tsan (TSAN_OPTIONS=$(TSAN_OPTS))"; \
+	  TSAN_OPTIONS="$(TSAN_OPTS)" OMP_NUM_THREADS=1 BLIS_NUM_THREADS=1 $(TSAN_BUILD)/tests/test_tsan
+
+# Crash safety: a child saving an index and a model over the same paths, killed with
+# SIGKILL at random moments (CRASH_TRIALS trials each; `make check` runs 60).
+CRASH_TRIALS ?= 200
+crash-test:
+	@$(MAKE) --no-print-directory lib $(BUILD)/tests/test_crash_safety
+	@echo "== $(BUILD)/tests/test_crash_safety (CRASH_TRIALS=$(CRASH_TRIALS))"; \
+	  CRASH_TRIALS=$(CRASH_TRIALS) OMP_NUM_THREADS=2 BLIS_NUM_THREADS=1 $(TEST_WRAP) $(BUILD)/tests/test_crash_safety
