@@ -290,7 +290,7 @@ clean:
 # harness, examples/lookalike/*.c) are compiled into every harness with ASan + UBSan.
 #   make fuzz         each harness FUZZ_TIME s (600), FUZZ_JOBS at a time (2); fails on any
 #                     crash, leak, timeout or out-of-memory; one summary line per harness
-#   make fuzz-smoke   the same for 30 s per harness (CI: about 2.5 minutes on 2 cores)
+#   make fuzz-smoke   the same for 60 s per harness (CI: about 4.5 minutes on 2 cores)
 #   make fuzz-build   only the harnesses and the seed corpora
 # FUZZ_ONLY="npy csv" runs some harnesses; FUZZ_ARGS="-dict=..." adds libFuzzer flags.
 .PHONY: fuzz fuzz-smoke fuzz-build
@@ -334,7 +334,7 @@ fuzz: fuzz-build
 	@FUZZ_ARGS="$(FUZZ_ARGS)" sh tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_TIME) $(FUZZ_JOBS) \
 	  $(if $(FUZZ_ONLY),$(FUZZ_ONLY),$(FUZZ_NAMES))
 fuzz-smoke:
-	@$(MAKE) --no-print-directory fuzz FUZZ_TIME=30
+	@$(MAKE) --no-print-directory fuzz FUZZ_TIME=60
 # ===================================================================== fuzz (end)
 
 # ---- Robustness suites (docs/testing.md): allocation-failure injection, ThreadSanitizer,
