@@ -679,6 +679,191 @@ ALS_API int als_eval_rmse(const als_model *m, const als_ratings *test, double *r
                           int64_t *n_scored);
 /** @} */
 
+/* ===================================================================== als_shard (begin) */
+/** @defgroup als_shard Distributed fit: shards by user
+ *  The building blocks of an ALS fit past one machine (docs/scale-out.md; the Dask driver
+ *  examples/python/dask_als.py). The ratings are split by user into shards, one per
+ *  worker, and never move: every iteration the driver sends the item factors V (and
+ *  G_V = V^T V, implicit) to every shard; each shard solves its users and returns, for each
+ *  item it touches, that item's partial normal equations (A_s, b_s, n_s) from its users,
+ *  plus its partial X_s^T X_s; the driver sums them over the shards and solves the items.
+ *  In als_model_fit's order (items from users, then users from items), one iteration is
+ *    als_shard_item_equations (each shard, from its current user factors)
+ *    -> sum -> als_shard_solve_items (driver) -> als_shard_gram of V (implicit)
+ *    -> als_shard_solve_users (each shard, against the new V).
+ *  Starting from als_shard_init_factors, the result is als_model_fit's on the
+ *  concatenation of the shards (see als_shard_init_factors for the row order), to rounding:
+ *  a user row is solved with als_model_fit's own code on the same numbers (bit for bit,
+ *  given the same V and G_V); an item row's sums are made in double over the shards
+ *  instead of in float chunks over the item's ratings, so items agree to about 1e-6
+ *  relative per iteration (the rounding of als_model_fit's own sums).
+ *  The parameters of every call come from an als_model used as a parameter holder (rank,
+ *  implicitPrefs, alpha, regParam, regScaling, nonnegative, numThreads; the seed for the
+ *  initial factors); the model's factors are not used. The solves are exact (Cholesky with
+ *  als_model_fit's singular-system ladder, or NNLS for nonnegative): solver "cg" warm-starts
+ *  from state that these calls do not keep, so every call refuses it (ALS_EUNSUPPORTED).
+ *  Only integer ids: shards with string ids each have their own dictionary; map names to
+ *  global integer ids before sharding.
+ *  @{ */
+#define ALS_SHARD_USERS 1 /**< the user side (rows of als_model_user_factors) */
+#define ALS_SHARD_ITEMS 2 /**< the item side */
+
+/**
+ * @brief The distinct user or item ids of a ratings set in its own order (order of first
+ *        appearance), which is the row order of every per-user / per-item output below
+ *        and of als_model_fit's factors. Call with cap 0 to learn the count.
+ * @param[in] side ALS_SHARD_USERS or ALS_SHARD_ITEMS.
+ * @param[out] ids_out up to cap ids (may be NULL when cap is 0).
+ * @return the number of distinct ids (which may exceed cap: then only cap are written), or
+ *         a negative code.
+ * @retval ALS_EINVAL shard NULL, ids_out NULL with cap > 0, or an unknown side.
+ * @retval ALS_ERANGE cap < 0.
+ * Ownership: none. Thread safety: safe (read-only). @since 1.1
+ */
+ALS_API int64_t als_shard_ids(const als_ratings *shard, int side, int64_t *ids_out, int64_t cap);
+
+/**
+ * @brief Initial factors exactly as als_model_fit draws them: row i of side s of a fit is a
+ *        vector of rank Gaussian draws normalized to unit length, from an RNG seeded by
+ *        (seed, s, i) alone. Row i is the i-th distinct user (item) of the training
+ *        ratings in order of first appearance; for the concatenation of user-disjoint
+ *        shards 0..S-1 that makes user j of shard s row (users in shards 0..s-1) + j, and
+ *        the items rows in the order they first appear in shard 0, then shard 1, ...
+ * @param[in] params parameter holder (rank, seed).
+ * @param[in] side ALS_SHARD_USERS or ALS_SHARD_ITEMS.
+ * @param[in] rows als_matrix_rows(out) row numbers (>= 0) of the single-process fit, in
+ *            the order wanted; NULL = 0, 1, 2, ...
+ * @param[out] out rows x rank matrix (any stride) receiving the factors.
+ * @retval ALS_EINVAL NULL params or out, or an unknown side.
+ * @retval ALS_EDIM out's columns differ from the rank.  @retval ALS_ERANGE a negative row.
+ * Ownership: none. Thread safety: safe; concurrent calls must use different out. @since 1.1
+ */
+ALS_API int als_shard_init_factors(const als_model *params, int side, const int64_t *rows,
+                                   als_matrix *out);
+
+/**
+ * @brief F^T F (rank x rank, row-major, double) of a factor matrix with als_model_fit's own
+ *        routine (float blocks of 4096 rows summed in double in order): of the full item
+ *        factors in the fit's row order it is bit for bit the Gramian the fit uses.
+ * @param[in] params parameter holder (rank, numThreads).
+ * @param[in] factors rows x rank (any stride; rows may be 0, giving zeros).
+ * @param[out] out rank x rank doubles.
+ * @retval ALS_EINVAL NULL argument.  @retval ALS_EDIM columns differ from the rank.
+ * @retval ALS_ENOMEM allocation failed.
+ * Thread safety: safe. @since 1.1
+ */
+ALS_API int als_shard_gram(const als_model *params, const als_matrix *factors, double *out);
+
+/**
+ * @brief Solve the users of a shard against fixed item factors: for each distinct user of
+ *        the shard, the training solve of als_model_fit (same confidence, lambda,
+ *        Cholesky or NNLS, same code), written to the user's row.
+ * @param[in] params parameter holder; solver must be cholesky.
+ * @param[in] shard the shard's ratings (every user's rows in their training order).
+ * @param[in] item_ids als_matrix_rows(item_factors) distinct ids, the id of each row.
+ * @param[in] item_factors n x rank (any stride); must hold every item of the shard (others
+ *            are ignored, so the full item factors do).
+ * @param[in] item_gram rank x rank V^T V (implicit; als_shard_gram of the full item
+ *            factors), or NULL to compute it from item_factors (then they must be all of
+ *            them, in the fit's order, for the fit's exact Gramian). Ignored when explicit.
+ * @param[out] user_ids_out als_shard_ids(shard, ALS_SHARD_USERS) ids, or NULL.
+ * @param[out] user_factors num_users x rank (any stride); row j = j-th user of the shard.
+ * @retval ALS_EINVAL NULL argument, a NaN/Inf factor or Gramian entry, or a duplicate id
+ *         in item_ids (named).
+ * @retval ALS_EDIM a matrix has the wrong number of columns (rank) or user_factors the
+ *         wrong number of rows.
+ * @retval ALS_ERANGE the shard has no ratings.
+ * @retval ALS_ENOTFOUND an item of the shard is not in item_ids (named).
+ * @retval ALS_EUNSUPPORTED solver cg.  @retval ALS_ENOMEM allocation failed.
+ * @retval ALS_EINTERNAL some user's system could not be solved, or a factor came out
+ *         NaN/Inf (as in als_model_fit).
+ * On failure user_factors may hold partial results.
+ * Ownership: none kept. Thread safety: safe with other read-only calls on its inputs; uses
+ * numThreads threads. @since 1.1
+ */
+ALS_API int als_shard_solve_users(const als_model *params, const als_ratings *shard,
+                                  const int64_t *item_ids, const als_matrix *item_factors,
+                                  const double *item_gram, int64_t *user_ids_out,
+                                  als_matrix *user_factors);
+
+/**
+ * @brief A shard's partial item normal equations from its users' factors. For each
+ *        distinct item i of the shard (in als_shard_ids(shard, ALS_SHARD_ITEMS) order),
+ *        over the shard's ratings r_ui of it, with x_u the user's factor:
+ *        implicit: A_i = sum_u alpha |r_ui| x_u x_u^T, b_i = sum_{r_ui > 0} (1 + alpha r_ui) x_u,
+ *                  n_i = #{r_ui > 0};
+ *        explicit: A_i = sum_u x_u x_u^T, b_i = sum_u r_ui x_u, n_i = #ratings;
+ *        summed in double. Summed over all shards, with the Gramian X^T X of all users added
+ *        (implicit) and lambda_i I, they are item i's system in als_model_fit.
+ * @param[in] params parameter holder; solver must be cholesky.
+ * @param[in] shard the shard's ratings.
+ * @param[in] user_factors num_users x rank (any stride), row j = j-th user of the shard.
+ * @param[out] item_ids_out num_items ids, or NULL.
+ * @param[out] A_out num_items x rank (rank + 1) / 2 doubles: A_i's upper triangle packed
+ *             row by row (A00 A01 .. A0,r-1 A11 A12 .. Ar-1,r-1).
+ * @param[out] b_out num_items x rank doubles.
+ * @param[out] counts_out num_items counts n_i.
+ * @param[out] gram_out rank x rank doubles X_s^T X_s of the shard's user factors
+ *             (als_shard_gram), or NULL (explicit feedback does not need it).
+ * @retval ALS_EINVAL NULL argument (but the optional ones) or a NaN/Inf factor.
+ * @retval ALS_EDIM user_factors is not num_users x rank.
+ * @retval ALS_ERANGE the shard has no ratings.
+ * @retval ALS_EUNSUPPORTED solver cg.  @retval ALS_ENOMEM allocation failed.
+ * Ownership: none kept. Thread safety: safe; uses numThreads threads. @since 1.1
+ */
+ALS_API int als_shard_item_equations(const als_model *params, const als_ratings *shard,
+                                     const als_matrix *user_factors, int64_t *item_ids_out,
+                                     double *A_out, double *b_out, int64_t *counts_out,
+                                     double *gram_out);
+
+/**
+ * @brief Solve items from their normal equations summed over the shards: for each item i,
+ *        (user_gram (implicit) + A_i + lambda_i I) y_i = b_i with lambda_i = regParam x n_i
+ *        (regScaling count) or regParam (none); y_i = 0 when b_i = 0 (no usable ratings),
+ *        as in als_model_fit. Cholesky in double, with als_model_fit's ladder of ridges for
+ *        singular systems (1e-12 .. 1e-2 of the mean diagonal), or NNLS (nonnegative).
+ * @param[in] params parameter holder; solver must be cholesky.
+ * @param[in] n_items number of items (rows of item_factors), >= 0.
+ * @param[in] A n_items packed upper triangles (as als_shard_item_equations writes).
+ * @param[in] b n_items x rank.
+ * @param[in] counts n_items counts (>= 0).
+ * @param[in] user_gram rank x rank X^T X over all users (the sum of the shards' gram_out);
+ *            required for implicit feedback, ignored (may be NULL) for explicit.
+ * @param[out] item_factors n_items x rank (any stride).
+ * @retval ALS_EINVAL NULL argument, user_gram NULL for implicit, a NaN/Inf input or a
+ *         negative count.
+ * @retval ALS_EDIM item_factors is not n_items x rank.
+ * @retval ALS_ERANGE n_items < 0 (or so large that its arrays overflow the address space).
+ * @retval ALS_EUNSUPPORTED solver cg.  @retval ALS_ENOMEM allocation failed.
+ * @retval ALS_EINTERNAL some item's system could not be solved (its row is zeroed) or a
+ *         factor came out NaN/Inf.
+ * Ownership: none kept. Thread safety: safe; uses numThreads threads. @since 1.1
+ */
+ALS_API int als_shard_solve_items(const als_model *params, int64_t n_items, const double *A,
+                                  const double *b, const int64_t *counts,
+                                  const double *user_gram, als_matrix *item_factors);
+
+/**
+ * @brief Make m a fitted model from given factors and ids (a distributed fit's result,
+ *        factors trained elsewhere): afterwards it predicts, recommends, folds in, evaluates,
+ *        saves and exports like a model from als_model_fit, with m's current parameters as
+ *        the training parameters. The factors and ids are copied; a new run id is drawn.
+ * @param[in] user_ids als_matrix_rows(user_factors) distinct ids, the id of each row.
+ * @param[in] user_factors users x rank (any stride), rows >= 1.
+ * @param[in] item_ids, item_factors the same for the items.
+ * @retval ALS_EINVAL NULL argument, a duplicate id (named) or a NaN/Inf factor.
+ * @retval ALS_EDIM a matrix's columns differ from m's rank parameter.
+ * @retval ALS_ERANGE a side with no rows.  @retval ALS_ENOMEM allocation failed.
+ * On failure m keeps its previous state.
+ * Ownership: nothing is kept from the arguments. Thread safety: not concurrently with other
+ * calls on m. @since 1.1
+ */
+ALS_API int als_model_set_factors(als_model *m, const int64_t *user_ids,
+                                  const als_matrix *user_factors, const int64_t *item_ids,
+                                  const als_matrix *item_factors);
+/** @} */
+/* ===================================================================== als_shard (end) */
+
 #ifdef __cplusplus
 }
 #endif

@@ -75,23 +75,26 @@ static int csr_build(csr *c, int64_t rows, int64_t n, const int32_t *key, const 
 
 /* Each factor row: `rank` Gaussian draws normalized to unit length (Spark's scheme), from
  * an RNG seeded by (seed, side, row) so that threads and order do not matter. */
-static void init_factors(float *F, int64_t rows, int r, uint64_t seed, uint64_t side) {
-    for (int64_t i = 0; i < rows; i++) {
-        als__rng g;
-        als__rng_seed(&g, seed * 0x9E3779B97F4A7C15ull ^ (side << 62) ^ (uint64_t)i);
-        double ss = 0.0;
-        float *f = F + i * r;
-        for (int j = 0; j < r; j += 2) {
-            double u1 = als__rng_unit(&g), u2 = als__rng_unit(&g);
-            if (u1 < 1e-300) u1 = 1e-300;
-            double rad = sqrt(-2.0 * log(u1));
-            f[j] = (float)(rad * cos(6.283185307179586 * u2));
-            if (j + 1 < r) f[j + 1] = (float)(rad * sin(6.283185307179586 * u2));
-        }
-        for (int j = 0; j < r; j++) ss += (double)f[j] * f[j];
-        double inv = ss > 0 ? 1.0 / sqrt(ss) : 0.0;
-        for (int j = 0; j < r; j++) f[j] = (float)(f[j] * inv);
+/* Row i's initial factor: a Gaussian vector drawn from (seed, side, i) alone, normalized
+ * (the distributed fit, shard.c, draws the same for the same row numbers). */
+void als__init_row(float *f, int r, uint64_t seed, uint64_t side, int64_t i) {
+    als__rng g;
+    als__rng_seed(&g, seed * 0x9E3779B97F4A7C15ull ^ (side << 62) ^ (uint64_t)i);
+    double ss = 0.0;
+    for (int j = 0; j < r; j += 2) {
+        double u1 = als__rng_unit(&g), u2 = als__rng_unit(&g);
+        if (u1 < 1e-300) u1 = 1e-300;
+        double rad = sqrt(-2.0 * log(u1));
+        f[j] = (float)(rad * cos(6.283185307179586 * u2));
+        if (j + 1 < r) f[j + 1] = (float)(rad * sin(6.283185307179586 * u2));
     }
+    for (int j = 0; j < r; j++) ss += (double)f[j] * f[j];
+    double inv = ss > 0 ? 1.0 / sqrt(ss) : 0.0;
+    for (int j = 0; j < r; j++) f[j] = (float)(f[j] * inv);
+}
+
+static void init_factors(float *F, int64_t rows, int r, uint64_t seed, uint64_t side) {
+    for (int64_t i = 0; i < rows; i++) als__init_row(F + i * r, r, seed, side, i);
 }
 
 #define GRAM_BLOCK 4096

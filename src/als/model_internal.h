@@ -65,6 +65,14 @@ typedef struct {
 void als__solve_row(const als__solve_ctx *c, als__solver *s, const int32_t *cols,
                     const float *vals, int64_t nnz, float *x);
 
+/* solve.c: Cholesky of an r x r system in place (-1 if a pivot is not above floor), its
+ * triangular solves, and NNLS by coordinate descent (cancel may be NULL). */
+int als__cholesky_floor(double *A, int r, double floor);
+void als__cholesky_solve(const double *L, int r, const double *b, double *x);
+void als__nnls(const double *A, const double *b, int r, double *x, const _Atomic int *cancel);
+/* fit.c: the initial factor of row i of a side (1 users, 2 items) for a seed. */
+void als__init_row(float *f, int r, uint64_t seed, uint64_t side, int64_t i);
+
 /* Y^T Y in double, with BLIS on blocks of rows (deterministic for a thread count). */
 int als__gram(const float *Y, int64_t n, int r, int nthreads, double *out);
 

@@ -128,7 +128,7 @@ static void accumulate_exact(double *restrict A, double *restrict b, const float
 
 /* In-place Cholesky A = L L^T (lower triangle); 0 on success, -1 if not positive definite
  * or if a pivot falls below floor (the factorization would hold rounding noise). */
-static int cholesky_floor(double *A, int r, double floor) {
+int als__cholesky_floor(double *A, int r, double floor) {
     for (int j = 0; j < r; j++) {
         double d = A[j * r + j];
         for (int k = 0; k < j; k++) d -= A[j * r + k] * A[j * r + k];
@@ -157,7 +157,7 @@ static double mean_diag(const double *A, int r) {
     return tr / r;
 }
 
-static void cholesky_solve(const double *L, int r, const double *b, double *x) {
+void als__cholesky_solve(const double *L, int r, const double *b, double *x) {
     for (int i = 0; i < r; i++) {
         double s = b[i];
         for (int k = 0; k < i; k++) s -= L[i * r + k] * x[k];
@@ -172,7 +172,7 @@ static void cholesky_solve(const double *L, int r, const double *b, double *x) {
 
 /* min 1/2 x^T A x - b^T x subject to x >= 0, by cyclic coordinate descent (converges for a
  * positive definite A; stops when no coordinate moves by more than a relative 1e-12). */
-static void nnls(const double *A, const double *b, int r, double *x, const _Atomic int *cancel) {
+void als__nnls(const double *A, const double *b, int r, double *x, const _Atomic int *cancel) {
     for (int i = 0; i < r; i++) x[i] = 0.0;
     int max_sweeps = 20 * r > 400 ? 20 * r : 400;
     for (int sweep = 0; sweep < max_sweeps; sweep++) {
@@ -396,7 +396,7 @@ static int solve_hard(const als__solve_ctx *c, als__solver *s, const int32_t *co
     for (size_t k = 0; k < sizeof ridge / sizeof ridge[0]; k++) {
         memcpy(L, A, (size_t)rr * sizeof(double));
         for (int j = 0; j < r; j++) L[j * r + j] += ridge[k] * scale;
-        if (cholesky_floor(L, r, PIVOT_DOUBLE * scale) == 0) return 0;
+        if (als__cholesky_floor(L, r, PIVOT_DOUBLE * scale) == 0) return 0;
     }
     return -1;
 }
@@ -426,18 +426,18 @@ void als__solve_row(const als__solve_ctx *c, als__solver *s, const int32_t *cols
     {
         for (int j = 0; j < r; j++) A[j * r + j] += lambda;
         if (p->nonnegative) {
-            nnls(A, b, r, x, c->cancel);
+            als__nnls(A, b, r, x, c->cancel);
         } else {
             double *L = s->work;
             for (int t = 0; t < rr; t++) L[t] = A[t];
-            if (cholesky_floor(L, r, PIVOT_FLOAT * mean_diag(A, r)) != 0 && (s->hard++, 1) &&
+            if (als__cholesky_floor(L, r, PIVOT_FLOAT * mean_diag(A, r)) != 0 && (s->hard++, 1) &&
                 solve_hard(c, s, cols, vals, nnz, lambda) != 0) {
                 /* nothing worked: the row is zeroed and counted; fit reports it */
                 memset(xout, 0, (size_t)r * sizeof(float));
                 s->failed++;
                 return;
             }
-            cholesky_solve(L, r, b, x);
+            als__cholesky_solve(L, r, b, x);
         }
     }
     for (int j = 0; j < r; j++) xout[j] = (float)x[j];

@@ -180,6 +180,14 @@ _PROTOS = [
     (als, "als_model_export_npy", cint, [vp, cstr]),
     (als, "als_eval_ranking", cint, [vp, vp, vp, i64, c_double_p, cint]),
     (als, "als_eval_rmse", cint, [vp, vp, c_double_p, c_int64_p]),
+    # the distributed fit's calls (als.h group als_shard; alslib.shard)
+    (als, "als_shard_ids", i64, [vp, cint, vp, i64]),
+    (als, "als_shard_init_factors", cint, [vp, cint, vp, vp]),
+    (als, "als_shard_gram", cint, [vp, vp, vp]),
+    (als, "als_shard_solve_users", cint, [vp, vp, vp, vp, vp, vp, vp]),
+    (als, "als_shard_item_equations", cint, [vp, vp, vp, vp, vp, vp, vp, vp]),
+    (als, "als_shard_solve_items", cint, [vp, i64, vp, vp, vp, vp, vp]),
+    (als, "als_model_set_factors", cint, [vp, vp, vp, vp, vp]),
     (vec, "vecidx_flat_create", cint, [vpp, i64, cint]),
     (vec, "vecidx_ivf_create", cint, [vpp, i64, cint, i64]),
     (vec, "vecidx_destroy", None, [vp]),
@@ -202,7 +210,9 @@ _PROTOS = [
 ]
 # Added in libals 1.1: the binding still loads an 1.0 library, without these features.
 _OPTIONAL = {"als_ratings_add_named", "als_ratings_write_ids_run", "als_ratings_read_ids_run",
-             "als_model_run_id", "als_model_cancel"}
+             "als_model_run_id", "als_model_cancel", "als_shard_ids", "als_shard_init_factors",
+             "als_shard_gram", "als_shard_solve_users", "als_shard_item_equations",
+             "als_shard_solve_items", "als_model_set_factors"}
 missing = set()
 
 

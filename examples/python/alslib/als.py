@@ -487,6 +487,66 @@ class ALS(_lib.Handle):
         self._k = nk  # the previous model lives on while views of it do
         return self
 
+    def set_factors(self, user_ids, user_factors, item_ids, item_factors, *, ratings=None):
+        """Make this model a fitted one from given factors (als_model_set_factors): a
+        distributed fit's result (examples/python/dask_als.py), or factors trained
+        elsewhere. Row r of user_factors (n_users, rank) belongs to user_ids[r] (distinct
+        int64 ids), likewise for the items; rank must be this model's rank parameter. The
+        current parameters become the training parameters. Returns self.
+
+        ratings: optionally the training Ratings (integer ids), kept (frozen) like fit()
+        keeps its ratings, for recommend(exclude_seen=True) and evaluate() without train=.
+        Like fit(), a new library model is swapped in only on success; views of the
+        previous factors stay valid."""
+        from .matrix import Matrix
+        old = self._keeper()
+        uids = int_ids(user_ids, "user_ids")
+        iids = int_ids(item_ids, "item_ids")
+        rk = None
+        if ratings is not None:
+            if not isinstance(ratings, Ratings):
+                raise AlsError(EINVAL, "set_factors: ratings must be a Ratings")
+            rk = ratings._keeper()
+            if _dict_names(rk, "user") is not None or _dict_names(rk, "item") is not None:
+                raise AlsError(EINVAL, "set_factors: ratings with names are not supported "
+                               "(the factors' ids are integers)")
+        with Matrix(user_factors, "user_factors") as mu, Matrix(item_factors,
+                                                                   "item_factors") as mi:
+            if len(uids) != mu.shape[0] or len(iids) != mi.shape[0]:
+                raise AlsError(EDIM, "set_factors: %d user ids for %d user rows, %d item ids "
+                               "for %d item rows" % (len(uids), mu.shape[0], len(iids),
+                                                     mi.shape[0]))
+            h = ctypes.c_void_p()
+            _lib.check(_lib.als.als_model_create(ctypes.byref(h)))
+            nk = _lib.Keeper(h.value, _lib.als.als_model_destroy)
+            for _name, key in _lib.param_keys(old.h):
+                iv, dv = ctypes.c_int64(), ctypes.c_double()
+                if _lib.als.als_get_int(old.h, key, ctypes.byref(iv)) == 0:
+                    _lib.check(_lib.als.als_set_int(nk.h, key, iv.value))
+                else:
+                    _lib.check(_lib.als.als_get_double(old.h, key, ctypes.byref(dv)))
+                    _lib.check(_lib.als.als_set_double(nk.h, key, dv.value))
+            _lib.check(_lib.als.als_model_set_factors(
+                nk.h, uids.ctypes.data, mu.handle, iids.ctypes.data, mi.handle))
+        if rk is not None:
+            rk.frozen = True
+        nk.seen = rk
+        nk.dicts = None
+        nk.history = None
+        nk.canceled = False
+        self._k = nk
+        return self
+
+    @classmethod
+    def from_factors(cls, user_ids, user_factors, item_ids, item_factors, *, ratings=None,
+                     **params):
+        """A fitted ALS from factors and ids: ALS(**params).set_factors(...); the rank
+        parameter defaults to the factors' columns."""
+        if "rank" not in params:
+            params["rank"] = np.asarray(user_factors).shape[-1]
+        return cls(**params).set_factors(user_ids, user_factors, item_ids, item_factors,
+                                         ratings=ratings)
+
     def cancel(self):
         """Stop a fit() running in another thread (als_model_cancel): it returns within
         about one row's solve and raises AlsError(ECANCELED); the model keeps its state
@@ -722,7 +782,7 @@ class ALS(_lib.Handle):
         for j, uid in enumerate(u):
             _lib.check(_lib.als.als_model_recommend(kk.h, int(uid), kq, excl, bi.ctypes.data,
                                                     bs.ctypes.data))
-            keep = bi >= 0
+            keep = bi != -1  # -1 is padding; other negative ids are real items
             if len(flt):
                 keep &= ~np.isin(bi, flt)
             got = np.flatnonzero(keep)[:k]

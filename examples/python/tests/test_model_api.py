@@ -80,6 +80,22 @@ class ModelAPITest(unittest.TestCase):
         self.refused(alslib.ERANGE, m.similar_items, ids[0], 0)
         self.refused(alslib.ERANGE, m.similar_items, ids[0], 2 ** 62)  # no buffer holds it
 
+    def test_negative_item_ids_are_recommended(self):
+        # only -1 marks padding: items with other negative ids come back like any other
+        rng = np.random.default_rng(7)
+        users = rng.integers(0, 50, 2000)
+        items = rng.integers(-100, 30, 2000)
+        items[items == -1] = -2
+        m = ALS(rank=4, maxIter=4, implicitPrefs=True, seed=1, numThreads=1).fit(users, items)
+        try:
+            ids, scores = m.recommend(int(users[0]), 10, exclude_seen=False)
+            self.assertEqual(len(ids), 10)
+            self.assertTrue((ids != -1).all())
+            self.assertTrue((ids < 0).any(), "no negative item id among the top 10")
+            self.assertTrue(np.all(np.diff(scores) <= 0))
+        finally:
+            m.close()
+
     def test_huge_k_is_a_range_error(self):
         m, u = self.m, int(self.m.user_ids[0])
         self.refused(alslib.ERANGE, m.recommend, u, 2 ** 62)
