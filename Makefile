@@ -65,7 +65,7 @@ EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c)
 # The lookalike program: several files in examples/lookalike/, installed as `lookalike`.
 LOOKALIKE := $(BUILD)/examples/lookalike
 LOOKALIKE_SRC := $(wildcard examples/lookalike/*.c)
-BENCH := $(BUILD)/bench/bench_search $(BUILD)/bench/gen_clustered $(BUILD)/bench/bench_als \
+BENCH := $(BUILD)/bench/bench_search $(BUILD)/bench/gen_clustered $(BUILD)/bench/bench_als $(BUILD)/bench/bench_exact \
          $(BUILD)/bench/gen_implicit $(BUILD)/bench/bench_expand
 # Programs link the shared libraries in $(LIBOUT) and find them through a relative rpath.
 PROG_CFLAGS := $(BASE_CFLAGS)
@@ -198,11 +198,15 @@ demo: deps-demo lib $(LOOKALIKE)
 	@sh examples/demo.sh $(LOOKALIKE)
 
 # BENCH_ONLY=search or BENCH_ONLY=als runs one of the two benchmarks (default: both).
+# BENCH_ONLY=exact: IVF exact mode against flat search, and mapped against copying loads.
 # BENCH_ONLY=expand runs only the audience-expansion benchmark at the seed's scale (minutes;
 # never part of the default run).
 bench: deps-bench lib $(BENCH)
 	@only=$${BENCH_ONLY:-}; fail=0; \
-	case "$$only" in ""|search|als|expand) ;; *) echo "bench: BENCH_ONLY is search, als or expand"; exit 2;; esac; \
+	case "$$only" in ""|search|als|expand|exact) ;; *) echo "bench: BENCH_ONLY is search, als, expand or exact"; exit 2;; esac; \
+	if [ "$$only" = exact ]; then for a in "1000000 5000 4000 5" "1000000 5000 4000 20" "1000000 5000 4000 5 --uniform" \
+	    "4470000 20000 8461 5 --mmap $(BUILD)/bench/exact.vidx" "4470000 20000 8461 20"; do \
+	  OMP_NUM_THREADS=2 $(BUILD)/bench/bench_exact $$a || fail=1; done; exit $$fail; fi; \
 	if [ "$$only" = expand ]; then sh tests/bench/run_expand.sh $(BUILD)/bench || fail=1; exit $$fail; fi; \
 	if [ "$$only" != als ]; then sh tests/bench/run.sh $(BUILD)/bench || fail=1; fi; \
 	if [ "$$only" != search ]; then sh tests/bench/run_als.sh $(BUILD)/bench || fail=1; fi; \
