@@ -1670,6 +1670,12 @@ static void test_load_corrupt(void **state) {
     memcpy(buf, orig, n), memcpy(buf + 72, &nan_d, 8), fix_crcs(buf, n, hdr); /* regParam NaN */
     write_bytes(bad, buf, n);
     expect_load_fails(bad, ALS_EFORMAT, "regParam NaN at", 72);
+    {   /* an id -1 (reserved for missing results) in a resigned file */
+        int64_t m1 = -1;
+        memcpy(buf, orig, n), memcpy(buf + hdr + 8 * NU, &m1, 8), fix_crcs(buf, n, hdr);
+        write_bytes(bad, buf, n);
+        expect_load_fails(bad, ALS_EFORMAT, "item id -1 at", (long)(hdr + 8 * NU));
+    }
     memcpy(buf, orig, n), memcpy(buf + hdr + 8, buf + hdr, 8), fix_crcs(buf, n, hdr); /* duplicate user id */
     write_bytes(bad, buf, n);
     expect_load_fails(bad, ALS_EFORMAT, "duplicate user id at", (long)hdr + 8);

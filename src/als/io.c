@@ -69,6 +69,8 @@ static int read_ids(als__rfile *f, als__idmap *map, int64_t n) {
         int rc = als__rfile_read(f, buf, (size_t)c * 8);
         if (rc) return rc;
         for (int64_t j = 0; j < c; j++) {
+            if (buf[j] == -1) /* reserved: it marks a missing result */
+                return als__errf(ALS_EFORMAT, "%s: id -1 stored (reserved for missing results)", f->path);
             int64_t before = map->n;
             if (als__idmap_put(map, buf[j]) != before)
                 return als__errf(ALS_EFORMAT, "%s: duplicate id %lld", f->path, (long long)buf[j]);

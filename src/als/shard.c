@@ -452,6 +452,13 @@ static int side_copy(const int64_t *ids, const als_matrix *f, int r, als__idmap 
         return als__errf(ALS_ENOMEM, "%s: out of memory for %lld %ss", fn, (long long)n, side);
     }
     for (int64_t t = 0; t < n; t++) {
+        if (ids[t] == -1) {
+            als__idmap_free(map);
+            als_matrix_destroy(*out);
+            *out = NULL;
+            return als__errf(ALS_EINVAL, "%s: %s id -1 (row %lld) is reserved for missing "
+                             "results", fn, side, (long long)t);
+        }
         int64_t before = map->n;
         als__idmap_put(map, ids[t]);
         if (map->n == before) {
