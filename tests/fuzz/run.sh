@@ -27,7 +27,8 @@ run_one() {
   dict=
   [ -f "$here/$h.dict" ] && dict=-dict=$here/$h.dict
   # shellcheck disable=SC2086
-  TMPDIR=$t UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 "$bin/fuzz_$h" \
+  TMPDIR=$t UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    LSAN_OPTIONS=suppressions=$here/lsan.supp "$bin/fuzz_$h" \
     -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
     -artifact_prefix="$dir/artifacts/$h/" $dict $FUZZ_ARGS \
     "$dir/corpus/$h" "$dir/seeds/$h" > "$dir/logs/$h.log" 2>&1 &
