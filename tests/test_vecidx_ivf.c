@@ -979,6 +979,177 @@ static void test_params_concurrent(void **state) {
     free(cent);
 }
 
+/* ------------------------------------------------ many lists: the two-level accelerator */
+
+/* From 1024 lists on, training and adding assign points with the two-level accelerator of
+ * src/vecidx/quantizer.c instead of a flat scan of the centroids, and the first k-means
+ * iterations run on a subsample of 64 points per list. */
+#define MANY 1024
+
+/* Harder clustered data, like the benchmark's (tests/bench/gen_clustered.c): 1000 centres
+ * from N(0, I), noise 0.3 per dimension, 2% background points from N(0, I). */
+static als_matrix *clustered_wide(int64_t n, uint64_t seed, int normalize) {
+    enum { C = 1000 };
+    float *cent = malloc((size_t)C * D * sizeof(float));
+    assert_non_null(cent);
+    uint64_t cs = 20240601;
+    for (int64_t i = 0; i < (int64_t)C * D; i++) cent[i] = (float)tu_normal(&cs);
+    als_matrix *m = NULL;
+    assert_ok(als_matrix_create(&m, n, D));
+    float *p = als_matrix_data(m);
+    int64_t st = als_matrix_stride(m);
+    uint64_t s = seed;
+    for (int64_t i = 0; i < n; i++) {
+        int bg = tu_uniform(&s) < 0.02;
+        int64_t c = (int64_t)(tu_next(&s) % C);
+        for (int j = 0; j < D; j++)
+            p[i * st + j] = bg ? (float)tu_normal(&s) : cent[c * D + j] + (float)(0.3 * tu_normal(&s));
+    }
+    if (normalize) assert_ok(als_matrix_normalize_rows(m));
+    free(cent);
+    return m;
+}
+
+/* Fraction of the first m rows of x (added with ids 0..) that a search at nprobe 1 finds at
+ * rank 1 for themselves: a row is found there exactly when its list is its nearest centroid's
+ * (the search probes by the flat list of centroids), so this measures the assignment. */
+static double self_found(vecidx *v, const als_matrix *x, int64_t m) {
+    als_matrix *head = NULL;
+    assert_ok(als_matrix_view_rows(&head, x, 0, m));
+    assert_ok(vecidx_set_int(v, VECIDX_PARAM_NPROBE, 1));
+    result r = search_r(v, head, 1, NULL);
+    int64_t hit = 0;
+    for (int64_t i = 0; i < m; i++) hit += r.i[i] == i;
+    result_free(&r);
+    als_matrix_destroy(head);
+    return (double)hit / (double)m;
+}
+
+/* Recall on a clustered set with 2048 lists (accelerated) stays that of 2000 lists (flat
+ * scans, exact), nprobe by nprobe, and nearly every row sits in its nearest centroid's list. */
+static void test_ivf_many_lists_recall(void **state) {
+    (void)state;
+    const int64_t n = 150000, nl = 2 * MANY; /* n > nl x 64: the subsample iterations run too */
+    const int64_t probes[] = {4, 8, 16, 32};
+    for (int metric = 0; metric < 2; metric++) {
+        als_matrix *x = clustered_wide(n, 72 + (uint64_t)metric, metric == VECIDX_METRIC_IP);
+        als_matrix *q = clustered_wide(NQ, 74 + (uint64_t)metric, metric == VECIDX_METRIC_IP);
+        vecidx *flat = flat_over(x, metric, NULL);
+        result fr = search_r(flat, q, 10, NULL);
+        vecidx *many = ivf_over(x, metric, nl, NULL, 1234, 0);
+        vecidx *few = ivf_over(x, metric, 2000, NULL, 1234, 0);
+        for (int pi = 0; pi < 4; pi++) {
+            assert_ok(vecidx_set_int(many, VECIDX_PARAM_NPROBE, probes[pi]));
+            assert_ok(vecidx_set_int(few, VECIDX_PARAM_NPROBE, probes[pi]));
+            result rm = search_r(many, q, 10, NULL), rf = search_r(few, q, 10, NULL);
+            assert_well_formed(&rm, 10, metric);
+            double am = recall_at(&rm, &fr, 10), af = recall_at(&rf, &fr, 10);
+            printf("note: %s nprobe %lld recall@10: %lld lists %.4f, 2000 lists (flat scans) %.4f\n",
+                   metric ? "L2" : "IP", (long long)probes[pi], (long long)nl, am, af);
+            assert_true(am >= af - 0.01);
+            if (probes[pi] >= 16) assert_true(am >= 0.95);
+            result_free(&rm);
+            result_free(&rf);
+        }
+        double self = self_found(many, x, 20000);
+        printf("note: %s: %.4f of the rows are in their nearest centroid's list\n",
+               metric ? "L2" : "IP", self);
+        assert_true(self >= 0.995);
+        result_free(&fr);
+        vecidx_destroy(flat);
+        vecidx_destroy(many);
+        vecidx_destroy(few);
+        als_matrix_destroy(x);
+        als_matrix_destroy(q);
+    }
+}
+
+/* With many lists the build is as deterministic as with few: the same results for every
+ * training and adding thread count, for every SIMD path of training, for one add or two, and
+ * for an index trained here or loaded from a file (the accelerator is rebuilt from the saved
+ * centroids alone). */
+static void test_ivf_many_lists_deterministic(void **state) {
+    (void)state;
+    char path[256];
+    for (int metric = 0; metric < 2; metric++) {
+        als_matrix *x = clustered_wide(40000, 82 + (uint64_t)metric, metric == VECIDX_METRIC_IP);
+        als_matrix *q = clustered_wide(300, 84 + (uint64_t)metric, metric == VECIDX_METRIC_IP);
+        vecidx *a = ivf_over(x, metric, MANY, NULL, 4321, 1);
+        vecidx *b = ivf_over(x, metric, MANY, NULL, 4321, 2);
+        vecidx *c = ivf_over(x, metric, MANY, NULL, 4321, 0);
+        /* trained, saved empty, loaded, then added in two parts */
+        vecidx *t = NULL, *l = NULL;
+        assert_ok(vecidx_ivf_create(&t, D, metric, MANY));
+        assert_ok(vecidx_set_int(t, VECIDX_PARAM_SEED, 4321));
+        assert_ok(vecidx_train(t, x));
+        tu_tmpname(path, sizeof path, ".vidx");
+        assert_ok(vecidx_save(t, path));
+        assert_ok(vecidx_load(&l, path));
+        remove(path);
+        als_matrix *h1 = NULL, *h2 = NULL;
+        assert_ok(als_matrix_view_rows(&h1, x, 0, 15000));
+        assert_ok(als_matrix_view_rows(&h2, x, 15000, 40000 - 15000));
+        assert_ok(vecidx_set_int(l, VECIDX_PARAM_NUM_THREADS, 2));
+        assert_ok(vecidx_add(l, h1, NULL));
+        assert_ok(vecidx_add(l, h2, NULL)); /* ids continue at 15000 */
+        assert_int_equal(vecidx_size(l), 40000);
+        const int64_t probes[] = {1, 8};
+        for (int pi = 0; pi < 2; pi++) {
+            vecidx *all[4] = {a, b, c, l};
+            for (int j = 0; j < 4; j++) assert_ok(vecidx_set_int(all[j], VECIDX_PARAM_NPROBE, probes[pi]));
+            result ra = search_r(a, q, 10, NULL), rb = search_r(b, q, 10, NULL);
+            result rc = search_r(c, q, 10, NULL), rl = search_r(l, q, 10, NULL);
+            assert_well_formed(&ra, 10, metric);
+            assert_same(&ra, &rb, "many lists: 1 vs 2 build threads");
+            assert_same(&ra, &rc, "many lists: 1 vs all build threads");
+            assert_same(&ra, &rl, "many lists: loaded from a file, added in two parts");
+            result_free(&ra);
+            result_free(&rb);
+            result_free(&rc);
+            result_free(&rl);
+        }
+        /* every SIMD path trains the same centroids (short training: the plain-C path is slow) */
+        vecidx *ref = NULL;
+        for (int64_t simd = VECIDX_SIMD_AUTO; simd <= VECIDX_SIMD_AVX512; simd++) {
+            vecidx *p = NULL;
+            assert_ok(vecidx_ivf_create(&p, D, metric, MANY));
+            assert_ok(vecidx_set_int(p, VECIDX_PARAM_SEED, 99));
+            assert_ok(vecidx_set_int(p, VECIDX_PARAM_KMEANS_ITERS, 3));
+            assert_ok(vecidx_set_int(p, VECIDX_PARAM_TRAIN_PER_LIST, 16));
+            int rcode = vecidx_set_int(p, VECIDX_PARAM_SIMD, simd);
+            if (rcode == ALS_EUNSUPPORTED) {
+                printf("note: SIMD level %lld unsupported here, skipped\n", (long long)simd);
+                vecidx_destroy(p);
+                continue;
+            }
+            assert_ok(rcode);
+            assert_ok(vecidx_train(p, x));
+            assert_ok(vecidx_add(p, h1, NULL));
+            assert_ok(vecidx_set_int(p, VECIDX_PARAM_SIMD, VECIDX_SIMD_AUTO));
+            assert_ok(vecidx_set_int(p, VECIDX_PARAM_NPROBE, 1));
+            if (!ref) {
+                ref = p;
+                continue;
+            }
+            result r0 = search_r(ref, q, 10, NULL), r1 = search_r(p, q, 10, NULL);
+            assert_same(&r0, &r1, "many lists: training and adding on another SIMD path");
+            result_free(&r0);
+            result_free(&r1);
+            vecidx_destroy(p);
+        }
+        vecidx_destroy(ref);
+        als_matrix_destroy(h1);
+        als_matrix_destroy(h2);
+        vecidx_destroy(a);
+        vecidx_destroy(b);
+        vecidx_destroy(c);
+        vecidx_destroy(t);
+        vecidx_destroy(l);
+        als_matrix_destroy(x);
+        als_matrix_destroy(q);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ivf_create_and_getters),
@@ -994,6 +1165,8 @@ int main(void) {
         cmocka_unit_test(test_params_exact_equals_flat),
         cmocka_unit_test(test_params_concurrent),
         cmocka_unit_test(test_exact_adversarial),
+        cmocka_unit_test(test_ivf_many_lists_recall),
+        cmocka_unit_test(test_ivf_many_lists_deterministic),
     };
     return cmocka_run_group_tests_name("vecidx_ivf", tests, NULL, NULL);
 }

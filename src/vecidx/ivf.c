@@ -1,11 +1,13 @@
 /* IVF-flat: a k-means coarse quantizer and one panel store per list. Training samples at
- * most nlist x train_per_list rows; adding is a k=1 search against the centroids with the
- * flat engine; searching probes the nprobe best lists of each query. */
+ * most nlist x train_per_list rows; adding is a k=1 search against the centroids: with the
+ * flat engine below VECIDX_COARSE_MIN_NLIST lists, with the two-level accelerator of
+ * quantizer.c (built from the centroids on the first add) from there on; searching probes
+ * the nprobe best lists of each query, always by the flat list of centroids. */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "vecidx/vecidx_internal.h"
+#include "vecidx/quantizer.h"
 
 #define ADD_CHUNK 65536
 
@@ -17,11 +19,8 @@ void vecidx__ivf_free(vecidx *idx) {
     als__afree(idx->centroids);
     idx->centroids = NULL;
     vecidx__store_free(&idx->quant);
-}
-
-static int cmp_i64(const void *a, const void *b) {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
+    vecidx__coarse_free(idx->coarse);
+    idx->coarse = NULL;
 }
 
 /* Install centroids (nlist x d) and build the quantizer's panel store. */
@@ -35,6 +34,8 @@ static int set_centroids(vecidx *idx, float *c) {
     idx->quant = q;
     idx->centroids = c;
     idx->trained = 1;
+    vecidx__coarse_free(idx->coarse); /* rebuilt from the new centroids by the next add */
+    idx->coarse = NULL;
     return ALS_OK;
 }
 
@@ -54,7 +55,15 @@ int vecidx__ivf_train(vecidx *idx, const float *x, int64_t n, int64_t stride) {
         als__rng rng;
         als__rng_seed(&rng, (uint64_t)idx->seed ^ 0x5A17E5EEDull);
         als__rng_pick(&rng, pick, n, m);
-        qsort(pick, (size_t)m, sizeof(int64_t), cmp_i64);
+        unsigned char *mark = calloc((size_t)n, 1); /* row order by a bitmap: no sort */
+        if (!mark) {
+            rc = als__errf(ALS_ENOMEM, "vecidx_train: out of memory for a %lld-row sample", (long long)m);
+            goto fail;
+        }
+        for (int64_t i = 0; i < m; i++) mark[pick[i]] = 1;
+        for (int64_t i = 0, k = 0; i < n; i++)
+            if (mark[i]) pick[k++] = i;
+        free(mark);
     }
     for (int64_t i = 0; i < m; i++)
         memcpy(sample + i * d, x + (pick ? pick[i] : i) * stride, (size_t)d * sizeof(float));
@@ -74,6 +83,29 @@ fail:
     return rc;
 }
 
+/* Append rows[0..m) of x to list s (reserved), with their ids (ids NULL: first_id + row).
+ * Rows come in list order, so they are read at random: each is prefetched a few rows ahead.
+ * Inner product stores need no bias, so the vectors go straight into the panel layout (as
+ * als__panels_fill lays them out); L2 stores take the shared fill for the bias. */
+static void fill_list(vecidx__store *s, int64_t d, int l2, const float *x, int64_t stride,
+                      const int64_t *rows, int64_t m, const int64_t *ids, int64_t first_id) {
+    const int64_t ahead = 8;
+    for (int64_t t = 0; t < m; t++) {
+        if (t + ahead < m) __builtin_prefetch(x + rows[t + ahead] * stride);
+        int64_t r = rows[t], id = ids ? ids[r] : first_id + r;
+        const float *src = x + r * stride;
+        if (l2) {
+            vecidx__store_fill(s, d, l2, src, 1, stride, &id, 0);
+            continue;
+        }
+        int64_t v = s->n, p = v / ALS_PANEL, l = v % ALS_PANEL;
+        float *dst = s->panels + p * d * ALS_PANEL + l;
+        for (int64_t j = 0; j < d; j++) dst[j * ALS_PANEL] = src[j];
+        s->ids[v] = id;
+        s->n = v + 1;
+    }
+}
+
 int vecidx__ivf_add(vecidx *idx, const float *x, int64_t n, int64_t stride, const int64_t *ids) {
     if (n == 0) return ALS_OK;
     int64_t d = idx->d, nlist = idx->nlist;
@@ -82,18 +114,28 @@ int vecidx__ivf_add(vecidx *idx, const float *x, int64_t n, int64_t stride, cons
     int64_t *assign = malloc((size_t)n * sizeof(int64_t));
     int64_t *start = calloc((size_t)nlist + 1, sizeof(int64_t));
     int64_t *order = malloc((size_t)n * sizeof(int64_t));
-    float *buf = als__aalloc((size_t)(n < ADD_CHUNK ? n : ADD_CHUNK), (size_t)d * sizeof(float));
+    int coarse = nlist >= VECIDX_COARSE_MIN_NLIST;
+    float *buf = coarse ? NULL : als__aalloc((size_t)(n < ADD_CHUNK ? n : ADD_CHUNK), (size_t)d * sizeof(float));
     int rc = ALS_OK;
-    if (!assign || !start || !order || !buf) {
+    if (!assign || !start || !order || (!coarse && !buf)) {
         rc = als__errf(ALS_ENOMEM, "vecidx_add: out of memory for %lld vectors", (long long)n);
         goto done;
     }
-    als__db qdb = vecidx__store_db(&idx->quant, d);
-    for (int64_t r0 = 0; r0 < n && !rc; r0 += ADD_CHUNK) {
-        int64_t rn = n - r0 < ADD_CHUNK ? n - r0 : ADD_CHUNK;
-        for (int64_t i = 0; i < rn; i++)
-            memcpy(buf + i * d, x + (r0 + i) * stride, (size_t)d * sizeof(float));
-        rc = als__search_db(&qdb, vecidx__scan(idx), nt, buf, rn, 1, NULL, NULL, assign + r0);
+    if (coarse) {
+        /* The accelerator depends on the centroids alone (a fixed seed), so an index
+         * assigns alike whether it was trained here or loaded, and whatever its parameters. */
+        if (!idx->coarse)
+            rc = vecidx__coarse_build(idx->centroids, nlist, d, l2, VECIDX_COARSE_REACH_ADD, 0, nt,
+                                      vecidx__scan(idx), &idx->coarse);
+        if (!rc) rc = vecidx__coarse_assign(idx->coarse, vecidx__scan(idx), nt, x, n, stride, NULL, assign);
+    } else {
+        als__db qdb = vecidx__store_db(&idx->quant, d);
+        for (int64_t r0 = 0; r0 < n && !rc; r0 += ADD_CHUNK) {
+            int64_t rn = n - r0 < ADD_CHUNK ? n - r0 : ADD_CHUNK;
+            for (int64_t i = 0; i < rn; i++)
+                memcpy(buf + i * d, x + (r0 + i) * stride, (size_t)d * sizeof(float));
+            rc = als__search_db(&qdb, vecidx__scan(idx), nt, buf, rn, 1, NULL, NULL, assign + r0);
+        }
     }
     if (rc) goto done;
     /* A vector whose every centroid score overflowed (NaN) was assigned no list: list 0. */
@@ -121,10 +163,8 @@ int vecidx__ivf_add(vecidx *idx, const float *x, int64_t n, int64_t stride, cons
         }
 #pragma omp parallel for schedule(dynamic, 16) num_threads(nt)
     for (int64_t c = 0; c < nlist; c++)
-        for (int64_t t = start[c]; t < start[c + 1]; t++) {
-            int64_t r = order[t], id = ids ? ids[r] : idx->n + r;
-            vecidx__store_fill(&idx->lists[c], d, l2, x + r * stride, 1, stride, &id, 0);
-        }
+        fill_list(&idx->lists[c], d, l2, x, stride, order + start[c], start[c + 1] - start[c], ids,
+                  idx->n);
     idx->n += n;
 done:
     free(assign);

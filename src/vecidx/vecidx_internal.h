@@ -37,6 +37,10 @@ struct vecidx {
     float *centroids;  /* nlist x d, row-major */
     vecidx__store quant; /* the centroids as a panel database (coarse quantizer) */
     vecidx__store *lists;
+    /* IVF with many lists: the two-level assignment accelerator of vecidx_add (quantizer.c),
+     * built from the centroids on the first add after training or loading; NULL until then
+     * and whenever the centroids change. Never saved. */
+    struct vecidx__coarse *coarse;
 };
 
 /* Per-call search parameters (vecidx_params): each setting is taken from the handle when
