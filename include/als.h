@@ -462,11 +462,22 @@ typedef struct als_model als_model;
 #define ALS_PARAM_CG_STEPS 302      /**< int, [1, 1000], default 3 ("cgSteps") */
 #define ALS_PARAM_COMPUTE_LOSS 303  /**< int 0/1, default 0 ("computeLoss"): loss for the progress callback */
 #define ALS_PARAM_NUM_THREADS 900   /**< int, [0, 4096], 0 = all cores, default 0 ("numThreads") */
+/** int ALS_ITEMEQ_*, default AUTO ("itemEquations": auto|user-major|item-major): how the
+ *  item half-step builds its normal equations. The results are the same within rounding;
+ *  memory and speed differ. user-major: from the user-major store, every thread summing
+ *  its users' share of every item's system in double (threads x items x (r (r + 1) / 2 + r)
+ *  x 8 bytes; no copy of the ratings); item-major: from an item-major copy of the ratings
+ *  (8 bytes per rating). auto takes user-major when its systems need no more memory than
+ *  the copy would and rank <= 32, else item-major. Since 1.2. */
+#define ALS_PARAM_ITEM_EQUATIONS 304
 
 #define ALS_REG_COUNT 0      /**< lambda x number of ratings of the row (Spark) */
 #define ALS_REG_NONE 1       /**< plain lambda (implicit library style) */
 #define ALS_SOLVER_CHOLESKY 0 /**< exact solve in double (Spark) */
 #define ALS_SOLVER_CG 1       /**< conjugate gradient, warm-started, ALS_PARAM_CG_STEPS steps */
+#define ALS_ITEMEQ_AUTO 0       /**< pick by memory and rank (the default) */
+#define ALS_ITEMEQ_USER_MAJOR 1 /**< item systems summed from the user-major store */
+#define ALS_ITEMEQ_ITEM_MAJOR 2 /**< rows of an item-major copy of the ratings */
 
 /**
  * @brief Create a model with Spark's defaults.

@@ -144,6 +144,7 @@ static void make_problem(triples *t, int nu, int ni, double density, int implici
 typedef struct {
     int implicit, scaling, solver, nonneg, cg_steps;
     double reg, alpha;
+    int item_eq; /* ALS_ITEMEQ_*: 0 (auto) unless a test sets it */
 } cfg;
 
 static als_model *new_model(const cfg *c, int rank, int max_iter, int64_t seed, int threads) {
@@ -161,6 +162,7 @@ static als_model *new_model(const cfg *c, int rank, int max_iter, int64_t seed, 
     assert_ok(als_set_double(m, ALS_PARAM_ALPHA, c->alpha));
     assert_ok(als_set_int(m, ALS_PARAM_SEED, seed));
     assert_ok(als_set_int(m, ALS_PARAM_NUM_THREADS, threads));
+    assert_ok(als_set_int(m, ALS_PARAM_ITEM_EQUATIONS, c->item_eq));
     return m;
 }
 
@@ -298,9 +300,10 @@ static double rel_err(const float *x, const double *ref, int r) {
     return err / scale;
 }
 
-/* Worst row error of mx's factors of `side` against the dense solve with my's other side. */
-static double check_rows(const triples *t, int side, const als_model *mx, const als_model *my,
-                         const cfg *c, const char *what) {
+/* Worst row error of mx's factors of `side` (every step-th row) against the dense solve
+ * with my's other side. */
+static double check_rows_step(const triples *t, int side, const als_model *mx, const als_model *my,
+                              const cfg *c, const char *what, int64_t step) {
     const als_matrix *X = side == 0 ? als_model_user_factors(mx) : als_model_item_factors(mx);
     const int64_t *ids = side == 0 ? als_model_user_ids(mx) : als_model_item_ids(mx);
     assert_non_null(X);
@@ -309,7 +312,7 @@ static double check_rows(const triples *t, int side, const als_model *mx, const 
     assert_true(r <= MAXR);
     double A[MAXR * MAXR], b[MAXR], x[MAXR], worst = 0.0;
     int64_t worst_row = -1;
-    for (int64_t row = 0; row < als_matrix_rows(X); row++) {
+    for (int64_t row = 0; row < als_matrix_rows(X); row += step) {
         ref_system(t, side, ids[row], my, c, A, b);
         gauss_solve(A, b, r, x);
         double e = rel_err(frow(X, row), x, r);
@@ -319,6 +322,11 @@ static double check_rows(const triples *t, int side, const als_model *mx, const 
         print_message("  %s: worst %s row %lld, relative error %.3g\n", what,
                       side ? "item" : "user", (long long)worst_row, worst);
     return worst;
+}
+
+static double check_rows(const triples *t, int side, const als_model *mx, const als_model *my,
+                         const cfg *c, const char *what) {
+    return check_rows_step(t, side, mx, my, c, what, 1);
 }
 
 /* Worst KKT violation of min 1/2 x^T A x - b^T x, x >= 0, over the rows of mx's `side`;
@@ -360,7 +368,7 @@ static void test_initial_factors(void **state) {
     triples t;
     make_problem(&t, NU, NI, 0.4, 1, 11);
     als_ratings *r = tr_ratings(&t);
-    cfg c = {1, ALS_REG_COUNT, ALS_SOLVER_CHOLESKY, 0, 0, 0.1, 1.0};
+    cfg c = {1, ALS_REG_COUNT, ALS_SOLVER_CHOLESKY, 0, 0, 0.1, 1.0, ALS_ITEMEQ_AUTO};
     /* maxIter 0: the factors are the initial ones, unit Gaussian vectors from the seed. */
     als_model *a = fit_model(r, &c, 7, 0, 99, 2), *b = fit_model(r, &c, 7, 0, 99, 1);
     als_model *d = fit_model(r, &c, 7, 0, 100, 2);
@@ -401,12 +409,14 @@ static void test_reference_solves(void **state) {
         make_problem(&t, NU, NI, 0.4, implicit, 1000 + (uint64_t)implicit);
         als_ratings *r = tr_ratings(&t);
         for (int scaling = ALS_REG_COUNT; scaling <= ALS_REG_NONE; scaling++)
-            for (int solver = ALS_SOLVER_CHOLESKY; solver <= ALS_SOLVER_CG; solver++) {
-                cfg c = {implicit, scaling, solver, 0, 50, scaling == ALS_REG_NONE ? 0.3 : 0.1, 2.5};
+            for (int solver = ALS_SOLVER_CHOLESKY; solver <= ALS_SOLVER_CG; solver++)
+            for (int ieq = ALS_ITEMEQ_USER_MAJOR; ieq <= ALS_ITEMEQ_ITEM_MAJOR; ieq++) {
+                cfg c = {implicit, scaling, solver, 0, 50, scaling == ALS_REG_NONE ? 0.3 : 0.1, 2.5, ieq};
                 double tol = solver == ALS_SOLVER_CG ? 1e-3 : 1e-4;
                 char what[128];
-                snprintf(what, sizeof what, "%s, regScaling %s, %s", implicit ? "implicit" : "explicit",
-                         scaling ? "none" : "count", solver ? "cg" : "cholesky");
+                snprintf(what, sizeof what, "%s, regScaling %s, %s, item equations %s",
+                         implicit ? "implicit" : "explicit", scaling ? "none" : "count",
+                         solver ? "cg" : "cholesky", ieq == ALS_ITEMEQ_USER_MAJOR ? "user-major" : "item-major");
                 als_model *m0 = fit_model(r, &c, RANK, 0, 7, 2);
                 for (int iters = 1; iters <= 3; iters += 2) {
                     als_model *m = fit_model(r, &c, RANK, iters, 7, 2);
@@ -427,14 +437,68 @@ static void test_reference_solves(void **state) {
     }
 }
 
+static int cmp_user_then_row(const void *a, const void *b) {
+    const int64_t *x = a, *y = b;
+    return x[0] != y[0] ? (x[0] > y[0]) - (x[0] < y[0]) : (x[1] > y[1]) - (x[1] < y[1]);
+}
+
+/* t's rows grouped by user (stable), as files sorted by user are. */
+static void tr_sort_by_user(triples *t) {
+    int64_t *key = malloc((size_t)t->n * 2 * sizeof *key);
+    assert_non_null(key);
+    for (int64_t k = 0; k < t->n; k++) key[2 * k] = t->u[k], key[2 * k + 1] = k;
+    qsort(key, (size_t)t->n, 2 * sizeof *key, cmp_user_then_row);
+    triples o = {0, 0, NULL, NULL, NULL};
+    for (int64_t k = 0; k < t->n; k++) {
+        int64_t j = key[2 * k + 1];
+        tr_push(&o, t->u[j], t->i[j], t->v[j]);
+    }
+    free(key);
+    tr_free(t);
+    *t = o;
+}
+
+/* The ratings store narrows its columns (16-bit items below 65,536 distinct, no values
+ * while all are 1, 16-bit values while all are small counts) and the fit reads rows grouped
+ * by user in place: every layout, sorted or not, in both item half-steps, gives the
+ * reference solves. */
+static void test_store_layouts(void **state) {
+    (void)state;
+    for (int layout = 0; layout < 3; layout++) { /* values: all 1, counts, counts + wide items */
+        triples t;
+        int ni = layout == 2 ? 70000 : NI, nu = layout == 2 ? 12 : NU;
+        make_problem(&t, nu, ni, layout == 2 ? 0.0002 : 0.4, 1, 4000 + (uint64_t)layout);
+        for (int64_t k = 0; k < t.n; k++) /* 1s, or counts 0..4 */
+            t.v[k] = layout == 0 ? 1.0f : (float)(k % 5);
+        for (int sorted = 0; sorted <= 1; sorted++) {
+            if (sorted) tr_sort_by_user(&t);
+            als_ratings *r = tr_ratings(&t);
+            for (int ieq = ALS_ITEMEQ_USER_MAJOR; ieq <= ALS_ITEMEQ_ITEM_MAJOR; ieq++) {
+                cfg c = {1, ALS_REG_COUNT, ALS_SOLVER_CHOLESKY, 0, 0, 0.1, 2.0, ieq};
+                char what[96];
+                snprintf(what, sizeof what, "layout %d, %s, item equations %d", layout,
+                         sorted ? "sorted" : "shuffled", ieq);
+                als_model *m0 = fit_model(r, &c, RANK, 0, 7, 2), *m = fit_model(r, &c, RANK, 1, 7, 2);
+                assert_true(check_rows(&t, 0, m, m, &c, what) <= 1e-4);
+                assert_true(check_rows_step(&t, 1, m, m0, &c, what, layout == 2 ? 997 : 1) <= 1e-4);
+                als_model_destroy(m0);
+                als_model_destroy(m);
+            }
+            als_ratings_destroy(r);
+        }
+        tr_free(&t);
+    }
+}
+
 static void test_nnls_kkt(void **state) {
     (void)state;
     for (int implicit = 0; implicit <= 1; implicit++) {
         triples t;
         make_problem(&t, NU, NI, 0.4, implicit, 2000 + (uint64_t)implicit);
         als_ratings *r = tr_ratings(&t);
-        for (int scaling = ALS_REG_COUNT; scaling <= ALS_REG_NONE; scaling++) {
-            cfg c = {implicit, scaling, ALS_SOLVER_CHOLESKY, 1, 0, 0.1, 2.0};
+        for (int scaling = ALS_REG_COUNT; scaling <= ALS_REG_NONE; scaling++)
+        for (int ieq = ALS_ITEMEQ_USER_MAJOR; ieq <= ALS_ITEMEQ_ITEM_MAJOR; ieq++) {
+            cfg c = {implicit, scaling, ALS_SOLVER_CHOLESKY, 1, 0, 0.1, 2.0, ieq};
             als_model *m0 = fit_model(r, &c, RANK, 0, 3, 2);
             als_model *m1 = fit_model(r, &c, RANK, 1, 3, 2);
             als_model *m = fit_model(r, &c, RANK, 4, 3, 2);
@@ -500,17 +564,22 @@ static void test_loss_monotone(void **state) {
     static const struct {
         int implicit, scaling, solver;
         double reg;
+        int item_eq;
     } cases[] = {
-        {1, ALS_REG_COUNT, ALS_SOLVER_CHOLESKY, 0.1},
-        {1, ALS_REG_NONE, ALS_SOLVER_CHOLESKY, 0.05},
-        {0, ALS_REG_COUNT, ALS_SOLVER_CHOLESKY, 0.1},
-        {1, ALS_REG_COUNT, ALS_SOLVER_CG, 0.1}, /* warm-started CG only lowers the objective */
+        {1, ALS_REG_COUNT, ALS_SOLVER_CHOLESKY, 0.1, ALS_ITEMEQ_USER_MAJOR},
+        {1, ALS_REG_NONE, ALS_SOLVER_CHOLESKY, 0.05, ALS_ITEMEQ_USER_MAJOR},
+        {0, ALS_REG_COUNT, ALS_SOLVER_CHOLESKY, 0.1, ALS_ITEMEQ_USER_MAJOR},
+        {1, ALS_REG_COUNT, ALS_SOLVER_CG, 0.1, ALS_ITEMEQ_USER_MAJOR}, /* warm-started CG only lowers the objective */
+        {1, ALS_REG_COUNT, ALS_SOLVER_CHOLESKY, 0.1, ALS_ITEMEQ_ITEM_MAJOR},
+        {0, ALS_REG_COUNT, ALS_SOLVER_CHOLESKY, 0.1, ALS_ITEMEQ_ITEM_MAJOR},
+        {1, ALS_REG_COUNT, ALS_SOLVER_CG, 0.1, ALS_ITEMEQ_ITEM_MAJOR},
     };
     for (size_t cs = 0; cs < sizeof cases / sizeof cases[0]; cs++) {
         triples t;
         make_problem(&t, 60, 40, 0.25, cases[cs].implicit, 3000 + cs);
         als_ratings *r = tr_ratings(&t);
-        cfg c = {cases[cs].implicit, cases[cs].scaling, cases[cs].solver, 0, 3, cases[cs].reg, 2.0};
+        cfg c = {cases[cs].implicit, cases[cs].scaling, cases[cs].solver, 0, 3, cases[cs].reg, 2.0,
+                 cases[cs].item_eq};
         als_model *m = new_model(&c, 6, 15, 5, 2);
         progress_log lg;
         memset(&lg, 0, sizeof lg);
@@ -548,7 +617,7 @@ static void test_progress_cancel(void **state) {
     triples t;
     make_problem(&t, NU, NI, 0.4, 1, 41);
     als_ratings *r = tr_ratings(&t);
-    cfg c = {1, ALS_REG_COUNT, ALS_SOLVER_CHOLESKY, 0, 0, 0.1, 1.0};
+    cfg c = {1, ALS_REG_COUNT, ALS_SOLVER_CHOLESKY, 0, 0, 0.1, 1.0, ALS_ITEMEQ_AUTO};
     als_model *m = new_model(&c, RANK, 5, 8, 2);
     progress_log lg;
     memset(&lg, 0, sizeof lg);
@@ -601,7 +670,7 @@ static void test_fold_in(void **state) {
             triples t;
             make_problem(&t, NU, NI, 0.4, implicit, 4000 + (uint64_t)implicit);
             als_ratings *r = tr_ratings(&t);
-            cfg c = {implicit, ALS_REG_COUNT, solver, 0, 50, 0.1, 2.0};
+            cfg c = {implicit, ALS_REG_COUNT, solver, 0, 50, 0.1, 2.0, ALS_ITEMEQ_AUTO};
             als_model *m = fit_model(r, &c, RANK, 3, 9, 2);
             const als_matrix *U = als_model_user_factors(m);
             double tol = solver == ALS_SOLVER_CG ? 1e-3 : 1e-4;
@@ -654,17 +723,23 @@ static void test_fold_in(void **state) {
 static void test_determinism(void **state) {
     (void)state;
     for (int implicit = 0; implicit <= 1; implicit++)
-        for (int solver = ALS_SOLVER_CHOLESKY; solver <= ALS_SOLVER_CG; solver++) {
+        for (int solver = ALS_SOLVER_CHOLESKY; solver <= ALS_SOLVER_CG; solver++)
+        for (int ieq = ALS_ITEMEQ_USER_MAJOR; ieq <= ALS_ITEMEQ_ITEM_MAJOR; ieq++) {
             triples t;
             make_problem(&t, 400, 250, 0.06, implicit, 5000 + (uint64_t)implicit);
             als_ratings *r = tr_ratings(&t);
-            cfg c = {implicit, ALS_REG_COUNT, solver, 0, 3, 0.1, 1.0};
+            cfg c = {implicit, ALS_REG_COUNT, solver, 0, 3, 0.1, 1.0, ieq};
             als_model *a = fit_model(r, &c, 8, 4, 5, 2), *b = fit_model(r, &c, 8, 4, 5, 2);
             als_model *one = fit_model(r, &c, 8, 4, 5, 1), *d = fit_model(r, &c, 8, 4, 6, 2);
             assert_true(mat_bits_equal(als_model_user_factors(a), als_model_user_factors(b)));
             assert_true(mat_bits_equal(als_model_item_factors(a), als_model_item_factors(b)));
-            assert_true(mat_max_diff(als_model_user_factors(one), als_model_user_factors(a)) <= 1e-5);
-            assert_true(mat_max_diff(als_model_item_factors(one), als_model_item_factors(a)) <= 1e-5);
+            double du = mat_max_diff(als_model_user_factors(one), als_model_user_factors(a)),
+                   di = mat_max_diff(als_model_item_factors(one), als_model_item_factors(a));
+            if (du > 1e-6 || di > 1e-6)
+                print_message("  implicit %d solver %d item equations %d: 1 vs 2 threads differ by "
+                              "%.3g (users), %.3g (items)\n", implicit, solver, ieq, du, di);
+            assert_true(du <= 1e-5);
+            assert_true(di <= 1e-5);
             assert_true(mat_max_diff(als_model_user_factors(d), als_model_user_factors(a)) > 1e-3);
             assert_true(mat_max_diff(als_model_item_factors(d), als_model_item_factors(a)) > 1e-3);
             als_model_destroy(a);
@@ -684,7 +759,7 @@ static void test_refit_replaces(void **state) {
     make_problem(&t2, 12, 9, 0.5, 0, 52);
     for (int64_t k = 0; k < t2.n; k++) t2.u[k] += 1000000000000LL, t2.i[k] += 77;
     als_ratings *r1 = tr_ratings(&t1), *r2 = tr_ratings(&t2);
-    cfg c = {0, ALS_REG_COUNT, ALS_SOLVER_CHOLESKY, 0, 0, 0.1, 1.0};
+    cfg c = {0, ALS_REG_COUNT, ALS_SOLVER_CHOLESKY, 0, 0, 0.1, 1.0, ALS_ITEMEQ_AUTO};
     als_model *m = fit_model(r1, &c, RANK, 2, 1, 2);
     assert_ok(als_model_fit(m, r2));
     assert_int_equal(als_matrix_rows(als_model_user_factors(m)), 12);
@@ -728,6 +803,7 @@ static const param_row PARAMS[] = {
     {ALS_PARAM_CG_STEPS, "cgSteps", 0, 3, 1, 1000, 7},
     {ALS_PARAM_COMPUTE_LOSS, "computeLoss", 0, 0, 0, 1, 1},
     {ALS_PARAM_NUM_THREADS, "numThreads", 0, 0, 0, 4096, 2},
+    {ALS_PARAM_ITEM_EQUATIONS, "itemEquations", 0, ALS_ITEMEQ_AUTO, 0, 2, ALS_ITEMEQ_ITEM_MAJOR},
 };
 #define NPARAMS ((int)(sizeof PARAMS / sizeof PARAMS[0]))
 
@@ -795,7 +871,7 @@ static void test_params_defaults_and_bounds(void **state) {
     /* unknown keys, NULL handles and outputs */
     int64_t v;
     double d;
-    static const int unknown[] = {0, 99, 104, 203, 304, 901, -1};
+    static const int unknown[] = {0, 99, 104, 203, 305, 901, -1};
     for (size_t k = 0; k < sizeof unknown / sizeof unknown[0]; k++) {
         assert_fails_with(als_set_int(m, unknown[k], 1), ALS_EINVAL);
         assert_fails_with(als_set_double(m, unknown[k], 1.0), ALS_EINVAL);
@@ -840,6 +916,9 @@ static void test_set_param_strings(void **state) {
         {"regScaling", "count", ALS_PARAM_REG_SCALING, ALS_REG_COUNT},
         {"numThreads", "2", ALS_PARAM_NUM_THREADS, 2},
         {"computeLoss", "true", ALS_PARAM_COMPUTE_LOSS, 1},
+        {"itemEquations", "user-major", ALS_PARAM_ITEM_EQUATIONS, ALS_ITEMEQ_USER_MAJOR},
+        {"itemEquations", "item-major", ALS_PARAM_ITEM_EQUATIONS, ALS_ITEMEQ_ITEM_MAJOR},
+        {"itemEquations", "auto", ALS_PARAM_ITEM_EQUATIONS, ALS_ITEMEQ_AUTO},
     };
     for (size_t k = 0; k < sizeof good / sizeof good[0]; k++) {
         const param_row *p = NULL;
@@ -860,7 +939,7 @@ static void test_set_param_strings(void **state) {
     assert_ok(als_set_param(m, "rank", "6"));
     static const char *const bad[][2] = {
         {"rank", "abc"}, {"rank", "5x"}, {"rank", ""}, {"rank", "5.5"}, {"implicitPrefs", "yes"},
-        {"nonnegative", "maybe"}, {"solver", "lu"}, {"regScaling", "sqrt"}, {"regParam", "abc"},
+        {"nonnegative", "maybe"}, {"solver", "lu"}, {"itemEquations", "csc"}, {"regScaling", "sqrt"}, {"regParam", "abc"},
         {"regParam", ""}, {"alpha", "1.0x"}, {"numUserBlocks", "10"}, {"coldStartStrategy", "drop"},
         {"", "1"}, {"Rank", "5"},
     };
@@ -1011,7 +1090,7 @@ static void test_predict(void **state) {
     triples t;
     make_problem(&t, NU, NI, 0.4, 1, 61);
     als_ratings *r = tr_ratings(&t);
-    cfg c = {1, ALS_REG_COUNT, ALS_SOLVER_CHOLESKY, 0, 0, 0.1, 2.0};
+    cfg c = {1, ALS_REG_COUNT, ALS_SOLVER_CHOLESKY, 0, 0, 0.1, 2.0, ALS_ITEMEQ_AUTO};
     als_model *m = fit_model(r, &c, RANK, 3, 2, 2);
     int64_t n = (NU + 1) * (NI + 1), k = 0;
     int64_t *us = malloc((size_t)n * sizeof *us), *is = malloc((size_t)n * sizeof *is);
@@ -1048,7 +1127,7 @@ static void test_recommend(void **state) {
     triples t, other = {0};
     make_problem(&t, NU, NI, 0.4, 1, 71);
     als_ratings *r = tr_ratings(&t);
-    cfg c = {1, ALS_REG_COUNT, ALS_SOLVER_CHOLESKY, 0, 0, 0.1, 2.0};
+    cfg c = {1, ALS_REG_COUNT, ALS_SOLVER_CHOLESKY, 0, 0, 0.1, 2.0, ALS_ITEMEQ_AUTO};
     als_model *m = fit_model(r, &c, RANK, 3, 4, 2);
     /* a set that names none of the users: excludes nothing (and has unknown items) */
     tr_push(&other, 123456789, iid(0), 1.0f);
@@ -1091,7 +1170,7 @@ static void test_recommend_ties(void **state) {
         }
     }
     als_ratings *r = tr_ratings(&t);
-    cfg c = {0, ALS_REG_COUNT, ALS_SOLVER_CHOLESKY, 0, 0, 0.1, 1.0};
+    cfg c = {0, ALS_REG_COUNT, ALS_SOLVER_CHOLESKY, 0, 0, 0.1, 1.0, ALS_ITEMEQ_AUTO};
     als_model *m = fit_model(r, &c, 3, 3, 4, 2);
     int64_t r905 = als_model_item_row(m, 905), r903 = als_model_item_row(m, 903);
     assert_true(r905 >= 0 && r903 > r905);
@@ -1208,7 +1287,7 @@ static void test_eval_ranking_by_hand(void **state) {
     triples t, test = {0};
     make_problem(&t, NU, NI, 0.4, 1, 81);
     als_ratings *r = tr_ratings(&t);
-    cfg c = {1, ALS_REG_COUNT, ALS_SOLVER_CHOLESKY, 0, 0, 0.1, 2.0};
+    cfg c = {1, ALS_REG_COUNT, ALS_SOLVER_CHOLESKY, 0, 0, 0.1, 2.0, ALS_ITEMEQ_AUTO};
     als_model *m = fit_model(r, &c, RANK, 5, 6, 2);
     scored ref[3][NI];
     int64_t n[3], chosen = 0;
@@ -1279,7 +1358,7 @@ static void test_eval_ranking_random(void **state) {
     triples t, test = {0};
     make_problem(&t, NU, NI, 0.3, 1, 91);
     als_ratings *r = tr_ratings(&t);
-    cfg c = {1, ALS_REG_NONE, ALS_SOLVER_CHOLESKY, 0, 0, 0.2, 1.0};
+    cfg c = {1, ALS_REG_NONE, ALS_SOLVER_CHOLESKY, 0, 0, 0.2, 1.0, ALS_ITEMEQ_AUTO};
     als_model *m = fit_model(r, &c, RANK, 5, 6, 2);
     uint64_t s = 17;
     for (int u = 2; u < NU; u++) {
@@ -1318,7 +1397,7 @@ static void test_eval_ranking_ties(void **state) {
     triples t, test = {0};
     make_problem(&t, NU, NI, 0.3, 1, 91);
     als_ratings *r = tr_ratings(&t);
-    cfg c = {1, ALS_REG_NONE, ALS_SOLVER_CHOLESKY, 0, 0, 0.2, 1.0};
+    cfg c = {1, ALS_REG_NONE, ALS_SOLVER_CHOLESKY, 0, 0, 0.2, 1.0, ALS_ITEMEQ_AUTO};
     als_model *m = fit_model(r, &c, RANK, 5, 6, 2);
     int64_t ids[3];
     float sc[3];
@@ -1347,7 +1426,7 @@ static void test_eval_rmse(void **state) {
     triples t, test = {0};
     make_problem(&t, NU, NI, 0.4, 0, 101);
     als_ratings *r = tr_ratings(&t);
-    cfg c = {0, ALS_REG_COUNT, ALS_SOLVER_CHOLESKY, 0, 0, 0.1, 1.0};
+    cfg c = {0, ALS_REG_COUNT, ALS_SOLVER_CHOLESKY, 0, 0, 0.1, 1.0, ALS_ITEMEQ_AUTO};
     als_model *m = fit_model(r, &c, RANK, 5, 6, 2);
     const als_matrix *U = als_model_user_factors(m), *V = als_model_item_factors(m);
     uint64_t s = 3;
@@ -1497,7 +1576,7 @@ static void expect_load_fails(const char *path, int code, const char *what, long
 }
 
 static als_model *saved_model(const als_ratings *r, int compute_loss) {
-    cfg c = {1, ALS_REG_NONE, ALS_SOLVER_CG, 0, 5, 0.05, 2.5};
+    cfg c = {1, ALS_REG_NONE, ALS_SOLVER_CG, 0, 5, 0.05, 2.5, ALS_ITEMEQ_AUTO};
     als_model *m = new_model(&c, 5, 3, 12345678901LL, 2);
     assert_ok(als_set_int(m, ALS_PARAM_COMPUTE_LOSS, compute_loss));
     assert_ok(als_model_fit(m, r));
@@ -1558,7 +1637,7 @@ static void test_save_load(void **state) {
     triples t2;
     make_problem(&t2, 5, 4, 0.5, 0, 7);
     als_ratings *r2 = tr_ratings(&t2);
-    cfg c2 = {0, ALS_REG_COUNT, ALS_SOLVER_CHOLESKY, 0, 0, 0.1, 1.0};
+    cfg c2 = {0, ALS_REG_COUNT, ALS_SOLVER_CHOLESKY, 0, 0, 0.1, 1.0, ALS_ITEMEQ_AUTO};
     small = fit_model(r2, &c2, 2, 1, 1, 1);
     assert_ok(als_model_save(small, path2));
     als_model_destroy(l);
@@ -1777,7 +1856,7 @@ static void test_rank_deficient(void **state) {
                 float v = cases[k].value;
                 assert_ok(als_ratings_add(r, 1, &uu, &ii, &v));
             }
-        cfg c = {cases[k].implicit, ALS_REG_COUNT, cases[k].solver, 0, 3, cases[k].reg, cases[k].alpha};
+        cfg c = {cases[k].implicit, ALS_REG_COUNT, cases[k].solver, 0, 3, cases[k].reg, cases[k].alpha, ALS_ITEMEQ_AUTO};
         als_model *m = new_model(&c, rank, 6, 5, 1);
         int rc = als_model_fit(m, r);
         if (rc != ALS_OK) {
@@ -2040,7 +2119,7 @@ static void test_model_errors(void **state) {
     assert_fails_with(als_model_fit(fresh, empty), ALS_ERANGE);
     assert_false(als_model_is_fitted(fresh));
     assert_fails_with(als_model_set_progress(NULL, on_progress, NULL), ALS_EINVAL);
-    cfg c = {1, ALS_REG_COUNT, ALS_SOLVER_CHOLESKY, 0, 0, 0.1, 1.0};
+    cfg c = {1, ALS_REG_COUNT, ALS_SOLVER_CHOLESKY, 0, 0, 0.1, 1.0, ALS_ITEMEQ_AUTO};
     m = fit_model(r, &c, RANK, 2, 1, 2);
     /* predict */
     assert_fails_with(als_model_predict(NULL, 1, &u, &i, &p), ALS_EINVAL);
@@ -2121,7 +2200,7 @@ static void test_fit_nonfinite(void **state) {
     als_ratings *r = NULL;
     assert_ok(als_ratings_create(&r));
     assert_ok(als_ratings_add(r, 4, us, is, vs));
-    cfg c = {0, ALS_REG_NONE, ALS_SOLVER_CHOLESKY, 0, 0, 0.0, 1.0};
+    cfg c = {0, ALS_REG_NONE, ALS_SOLVER_CHOLESKY, 0, 0, 0.0, 1.0, ALS_ITEMEQ_AUTO};
     als_model *m = new_model(&c, 2, 1, 3, 1);
     assert_fails_with(als_model_fit(m, r), ALS_EINTERNAL);
     als_model_destroy(m);
@@ -2250,6 +2329,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_initial_factors),
         cmocka_unit_test(test_reference_solves),
+        cmocka_unit_test(test_store_layouts),
         cmocka_unit_test(test_nnls_kkt),
         cmocka_unit_test(test_loss_monotone),
         cmocka_unit_test(test_progress_cancel),

@@ -241,6 +241,81 @@ static void test_add_counts_bruteforce(void **state) {
     als_ratings_destroy(r);
 }
 
+/* The store narrows its columns while it can (no values while all are 1, 16 bits while
+ * all are integers in [0, 65535], 16-bit items below 65,536 distinct) and widens them when
+ * a row needs it, also in the middle of one add: every row reads back exactly what was
+ * added, in every order of widening; a failed add leaves the rows as they were. */
+static void test_narrow_columns(void **state) {
+    (void)state;
+    static const float vals[] = {1.0f, 1.0f, 3.0f, 0.0f, 65535.0f, 65536.0f, 0.5f, -0.0f,
+                                 -3.0f, 1e-30f, 7.0f};
+    const int nv = (int)(sizeof vals / sizeof vals[0]);
+    for (int order = 0; order < 3; order++) {
+        als_ratings *r = NULL;
+        assert_ok(als_ratings_create(&r));
+        /* 70,000 distinct items over the adds; the values widen at different places */
+        int64_t n = 140000, done = 0;
+        int64_t *u = malloc((size_t)n * sizeof *u), *it = malloc((size_t)n * sizeof *it);
+        float *v = malloc((size_t)n * sizeof *v);
+        assert_non_null(u);
+        assert_non_null(it);
+        assert_non_null(v);
+        for (int64_t k = 0; k < n; k++) {
+            u[k] = (k * 7919) % 1000 * 2 - 1000; /* even: never -1 */
+            it[k] = order == 1 ? 1000000007 - (k % 70000) * 3 : (k % 70000) * 11 + 5;
+            int j = (int)(k % nv);
+            /* order 0: all 1 first, counts next, floats last; 1: the reverse; 2: mixed */
+            if (order == 0) v[k] = k < 60000 ? 1.0f : k < 100000 ? (float)(k % 9) : vals[j];
+            else if (order == 1) v[k] = k < 40000 ? vals[j] : 1.0f;
+            else v[k] = vals[j];
+        }
+        /* one add that crosses 65,536 items in its middle, then chunks */
+        int64_t first = order == 2 ? n : 90000;
+        assert_ok(als_ratings_add(r, first, u, it, v));
+        done = first;
+        while (done < n) {
+            int64_t m = n - done < 7777 ? n - done : 7777;
+            assert_ok(als_ratings_add(r, m, u + done, it + done, v + done));
+            done += m;
+        }
+        /* a failing add (a -1 id at its end) appends nothing */
+        int64_t bu[3] = {1, 2, 3}, bi[3] = {424242, 424243, -1};
+        float bv[3] = {0.25f, 2.0f, 1.0f};
+        assert_fails_with(als_ratings_add(r, 3, bu, bi, bv), ALS_EINVAL);
+        assert_int_equal(als_ratings_rows(r), n);
+        assert_int_equal(als_ratings_num_items(r), 70000);
+        assert_int_equal(als_ratings_num_users(r), 1000);
+        for (int64_t k = 0; k < n; k++) {
+            int64_t gu, gi;
+            float gv;
+            assert_ok(als_ratings_get(r, k, &gu, &gi, &gv, NULL));
+            if (gu != u[k] || gi != it[k] || memcmp(&gv, &v[k], sizeof gv) != 0) {
+                print_error("order %d row %lld: got (%lld, %lld, %a), added (%lld, %lld, %a)\n",
+                            order, (long long)k, (long long)gu, (long long)gi, (double)gv,
+                            (long long)u[k], (long long)it[k], (double)v[k]);
+                fail();
+            }
+        }
+        /* subsets keep the columns exact too (fraction 1: every row, in order) */
+        als_ratings *tr = NULL, *te = NULL;
+        assert_ok(als_ratings_split(r, 1.0, 3, &tr, &te));
+        assert_int_equal(als_ratings_rows(tr), n);
+        assert_int_equal(als_ratings_rows(te), 0);
+        for (int64_t k = 0; k < n; k++) {
+            int64_t gu, gi;
+            float gv;
+            assert_ok(als_ratings_get(tr, k, &gu, &gi, &gv, NULL));
+            assert_true(gu == u[k] && gi == it[k] && memcmp(&gv, &v[k], sizeof gv) == 0);
+        }
+        als_ratings_destroy(tr);
+        als_ratings_destroy(te);
+        free(u);
+        free(it);
+        free(v);
+        als_ratings_destroy(r);
+    }
+}
+
 static void test_add_timed(void **state) {
     (void)state;
     als_ratings *r;
@@ -1320,6 +1395,7 @@ int main(void) {
         cmocka_unit_test(test_add_and_get),
         cmocka_unit_test(test_add_errors),
         cmocka_unit_test(test_add_counts_bruteforce),
+        cmocka_unit_test(test_narrow_columns),
         cmocka_unit_test(test_add_timed),
         cmocka_unit_test(test_csv_separators),
         cmocka_unit_test(test_csv_columns),

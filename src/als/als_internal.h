@@ -12,13 +12,23 @@
  * 0..n-1, and a hash from string to id. */
 typedef struct als__strdict als__strdict;
 
-/* 12 bytes per row (16 with times): rows hold dense indexes, and the external ids live
- * once per distinct user / item in the maps. At a billion interactions this is what keeps
- * the ratings smaller than the CSR + CSC that training builds from them. */
+/* Value columns: every value 1 (no array), small non-negative integers (uint16), or floats. */
+#define ALS__V_ONE 0
+#define ALS__V_U16 1
+#define ALS__V_F32 2
+
+/* 4 to 12 bytes per row (8 more with times): rows hold dense indexes, and the external ids
+ * live once per distinct user / item in the maps. The item column is 16 bits wide while
+ * the distinct items fit (the seed's 20 K items), the value column is absent while every
+ * value is 1 and 16 bits wide while every value is an integer in [0, 65535] (counts); both
+ * widen, once, when a row needs it. At a billion interactions this is what keeps the
+ * ratings (8 bytes a row for counts) plus the fit's user-major copy within 12 bytes. */
 struct als_ratings {
     int64_t n, cap;
-    int32_t *urow, *irow;   /* dense user / item index per row (from umap / imap) */
-    float *values;
+    int32_t *urow;          /* dense user index per row (from umap) */
+    void *irow;             /* dense item index per row (from imap): uint16_t or int32_t */
+    void *vals;             /* per vk: NULL (all 1), uint16_t or float */
+    int iw, vk;             /* bytes per item index (2 or 4; 0 before the first row), ALS__V_* */
     int64_t *times;         /* NULL until a timed row is added; ALS_NO_TIME where absent */
     als__idmap umap, imap;  /* external id -> dense index; .ids = dense -> external id */
     als__strdict *unames, *inames; /* NULL when ids did not come from strings */
@@ -26,9 +36,25 @@ struct als_ratings {
     int64_t bad_lines[ALS_BAD_LINES]; /* line numbers of the first bad rows skipped */
 };
 
+/* Dense item index and value of row t. */
+static inline int32_t als__r_irow(const als_ratings *r, int64_t t) {
+    return r->iw == 2 ? (int32_t)((const uint16_t *)r->irow)[t] : ((const int32_t *)r->irow)[t];
+}
+static inline float als__r_value(const als_ratings *r, int64_t t) {
+    return r->vk == ALS__V_ONE ? 1.0f
+           : r->vk == ALS__V_U16 ? (float)((const uint16_t *)r->vals)[t]
+                                 : ((const float *)r->vals)[t];
+}
 /* External user / item id of row t. */
 static inline int64_t als__r_user(const als_ratings *r, int64_t t) { return r->umap.ids[r->urow[t]]; }
-static inline int64_t als__r_item(const als_ratings *r, int64_t t) { return r->imap.ids[r->irow[t]]; }
+static inline int64_t als__r_item(const als_ratings *r, int64_t t) { return r->imap.ids[als__r_irow(r, t)]; }
+
+/* ratings.c: the rows grouped by user (by_item 0) or by item (1), a stable counting sort
+ * (input order within a group), in wide form: ptr[groups + 1], the other side's dense
+ * index, the value. ALS_OK or ALS_ENOMEM (outputs NULL). Free ptr with free(), col and val
+ * with als__afree(). */
+int als__ratings_group(const als_ratings *r, int by_item, int64_t **ptr, int32_t **col,
+                       float **val);
 
 /* runid.c: a fresh, non-zero run identity (random). */
 uint64_t als__new_run_id(void);

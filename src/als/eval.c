@@ -168,7 +168,8 @@ ALS_API int als_eval_rmse(const als_model *m, const als_ratings *test, double *r
         if (u < 0 || i < 0) continue;
         double s = 0;
         for (int j = 0; j < r; j++) s += (double)U[u * r + j] * V[i * r + j];
-        se += (s - test->values[t]) * (s - test->values[t]);
+        double d = s - als__r_value(test, t);
+        se += d * d;
         cnt++;
     }
     *rmse = cnt ? sqrt(se / (double)cnt) : NAN;

@@ -1,6 +1,10 @@
-/* Training: CSR by user and CSC by item built once by counting sort, Gaussian unit-norm
- * initial factors, then per iteration items from users and users from items (Spark's
- * order), rows solved in parallel with a dynamic schedule. */
+/* Training. The ratings are grouped by user once (in place when the input already is, else
+ * by a counting sort into columns as narrow as the ratings' own), and both half-steps run
+ * from that one user-major store: users row by row, and items either by summing every
+ * user's share of each item's normal equations into per-thread systems (no item-major
+ * copy: the default when those systems are smaller than the copy) or, for high ranks with
+ * many items, from an item-major copy. Gaussian unit-norm initial factors; per iteration
+ * items from users, then users from items (Spark's order). */
 #include <math.h>
 #include <stdatomic.h>
 #include <omp.h>
@@ -12,15 +16,17 @@
 
 #include "als/model_internal.h"
 
+/* Rows of ratings: row `row` holds entries ptr[row] .. ptr[row + 1] - 1 of col (iw bytes
+ * each: uint16_t or int32_t) and val (per vk: absent = all 1, uint16_t or float). */
 typedef struct {
-    int64_t *ptr; /* rows + 1 */
-    int32_t *col;
-    float *val;
-    int64_t rows;
+    int64_t *ptr;
+    void *col, *val;
+    int iw, vk;
+    int64_t rows, maxrow;
     int borrowed; /* col and val point into the ratings (already in row order) */
-} csr;
+} rowset;
 
-static void csr_free(csr *c) {
+static void rowset_free(rowset *c) {
     free(c->ptr);
     if (!c->borrowed) {
         als__afree(c->col);
@@ -29,48 +35,122 @@ static void csr_free(csr *c) {
     memset(c, 0, sizeof *c);
 }
 
-/* Ratings already grouped by `key` in non-decreasing order (files sorted by user, the usual
- * export) are their own CSR: only the row pointers are built, and the columns and values
- * are read in place, which saves 8 bytes per rating of peak memory. */
-static int csr_borrow(csr *c, int64_t rows, int64_t n, const int32_t *key, const int32_t *other,
-                      const float *vals) {
-    for (int64_t t = 1; t < n; t++)
-        if (key[t] < key[t - 1]) return 0;
-    c->rows = rows;
-    c->ptr = calloc((size_t)rows + 1, sizeof(int64_t));
-    if (!c->ptr) return 0; /* fall back to the copying build, which reports the error */
-    for (int64_t t = 0; t < n; t++) c->ptr[key[t] + 1]++;
-    for (int64_t r = 0; r < rows; r++) c->ptr[r + 1] += c->ptr[r];
-    c->col = (int32_t *)other;
-    c->val = (float *)vals;
-    c->borrowed = 1;
-    return 1;
+static size_t vbytes(int vk) { return vk == ALS__V_F32 ? 4 : vk == ALS__V_U16 ? 2 : 0; }
+
+static void set_maxrow(rowset *c) {
+    c->maxrow = 0;
+    for (int64_t r = 0; r < c->rows; r++)
+        if (c->ptr[r + 1] - c->ptr[r] > c->maxrow) c->maxrow = c->ptr[r + 1] - c->ptr[r];
 }
 
-/* Counting sort of the ratings by `key` (dense row index); columns from `other`. Stable:
- * a row's entries keep the input order, so results do not depend on anything else. */
-static int csr_build(csr *c, int64_t rows, int64_t n, const int32_t *key, const int32_t *other,
-                     const float *vals) {
+/* The ratings by user. Ratings already grouped by user in non-decreasing order (files
+ * sorted by user, the usual export) are their own rowset: only the row pointers are
+ * built. Otherwise a stable counting sort (a user's ratings keep the input order, so the
+ * results do not depend on anything else) copies the item and value columns, as narrow
+ * as the ratings hold them. */
+static int rowset_by_user(rowset *c, const als_ratings *R) {
+    int64_t n = R->n, rows = R->umap.n;
+    int sorted = 1;
+    for (int64_t t = 1; t < n && sorted; t++) sorted = R->urow[t] >= R->urow[t - 1];
+    memset(c, 0, sizeof *c);
     c->rows = rows;
+    c->iw = R->iw;
+    c->vk = R->vk;
     c->ptr = calloc((size_t)rows + 1, sizeof(int64_t));
-    c->col = als__aalloc((size_t)(n ? n : 1), sizeof(int32_t));
-    c->val = als__aalloc((size_t)(n ? n : 1), sizeof(float));
+    if (!c->ptr) return ALS_ENOMEM;
+    for (int64_t t = 0; t < n; t++) c->ptr[R->urow[t] + 1]++;
+    for (int64_t r = 0; r < rows; r++) c->ptr[r + 1] += c->ptr[r];
+    set_maxrow(c);
+    if (sorted) {
+        c->col = R->irow;
+        c->val = R->vals;
+        c->borrowed = 1;
+        return ALS_OK;
+    }
+    size_t vb = vbytes(c->vk);
     int64_t *pos = malloc((size_t)(rows ? rows : 1) * sizeof(int64_t));
-    if (!c->ptr || !c->col || !c->val || !pos) {
+    c->col = als__aalloc((size_t)(n ? n : 1), (size_t)c->iw);
+    c->val = vb ? als__aalloc((size_t)(n ? n : 1), vb) : NULL;
+    if (!pos || !c->col || (vb && !c->val)) {
         free(pos);
-        csr_free(c);
+        rowset_free(c);
         return ALS_ENOMEM;
     }
-    for (int64_t t = 0; t < n; t++) c->ptr[key[t] + 1]++;
-    for (int64_t r = 0; r < rows; r++) c->ptr[r + 1] += c->ptr[r];
     memcpy(pos, c->ptr, (size_t)rows * sizeof(int64_t));
     for (int64_t t = 0; t < n; t++) {
-        int64_t at = pos[key[t]]++;
-        c->col[at] = other[t];
-        c->val[at] = vals[t];
+        int64_t at = pos[R->urow[t]]++;
+        if (c->iw == 2) ((uint16_t *)c->col)[at] = ((const uint16_t *)R->irow)[t];
+        else ((int32_t *)c->col)[at] = ((const int32_t *)R->irow)[t];
+        if (vb == 2) ((uint16_t *)c->val)[at] = ((const uint16_t *)R->vals)[t];
+        else if (vb == 4) ((float *)c->val)[at] = ((const float *)R->vals)[t];
     }
     free(pos);
     return ALS_OK;
+}
+
+/* The ratings by item, wide (int32 users, float values): ratings.c's counting sort. */
+static int rowset_by_item(rowset *c, const als_ratings *R) {
+    memset(c, 0, sizeof *c);
+    int32_t *col;
+    float *val;
+    int rc = als__ratings_group(R, 1, &c->ptr, &col, &val);
+    if (rc) return rc;
+    c->col = col;
+    c->val = val;
+    c->iw = 4;
+    c->vk = ALS__V_F32;
+    c->rows = R->imap.n;
+    set_maxrow(c);
+    return ALS_OK;
+}
+
+/* Row `row` as int32 columns and float values: pointers into a wide rowset, else decoded
+ * into the caller's buffers (maxrow entries each). Returns the row's length. */
+static int64_t row_of(const rowset *c, int64_t row, int32_t *cb, float *vb, const int32_t **cols,
+                      const float **vals) {
+    int64_t a = c->ptr[row], n = c->ptr[row + 1] - a;
+    if (c->iw == 4) {
+        *cols = (const int32_t *)c->col + a;
+    } else {
+        const uint16_t *s = (const uint16_t *)c->col + a;
+        for (int64_t e = 0; e < n; e++) cb[e] = s[e];
+        *cols = cb;
+    }
+    if (c->vk == ALS__V_F32) {
+        *vals = (const float *)c->val + a;
+    } else if (c->vk == ALS__V_U16) {
+        const uint16_t *s = (const uint16_t *)c->val + a;
+        for (int64_t e = 0; e < n; e++) vb[e] = s[e];
+        *vals = vb;
+    } else {
+        for (int64_t e = 0; e < n; e++) vb[e] = 1.0f;
+        *vals = vb;
+    }
+    return n;
+}
+
+/* Per-thread decode buffers for the rows of c (none needed when c is wide). */
+typedef struct {
+    int32_t *cb;
+    float *vb;
+} rowbuf;
+
+static int rowbufs_init(rowbuf *b, int nt, const rowset *c) {
+    int64_t m = c->maxrow ? c->maxrow : 1;
+    int need = c->iw != 4 || c->vk != ALS__V_F32;
+    for (int t = 0; t < nt; t++) {
+        if (need && (!(b[t].cb = malloc((size_t)m * sizeof(int32_t))) ||
+                     !(b[t].vb = malloc((size_t)m * sizeof(float)))))
+            return ALS_ENOMEM;
+    }
+    return ALS_OK;
+}
+
+static void rowbufs_free(rowbuf *b, int nt) {
+    for (int t = 0; b && t < nt; t++) {
+        free(b[t].cb);
+        free(b[t].vb);
+    }
 }
 
 /* Each factor row: `rank` Gaussian draws normalized to unit length (Spark's scheme), from
@@ -125,8 +205,9 @@ int als__gram(const float *Y, int64_t n, int r, int nthreads, double *out) {
 }
 
 /* Solve every row of `m` (rows x r factors in X) against Y. */
-static int half_step(const als__params *p, const csr *m, const float *Y, int64_t ny, float *X,
-                     int r, int nt, double *gram, als__solver *sol, const _Atomic int *cancel) {
+static int half_step(const als__params *p, const rowset *m, const float *Y, int64_t ny, float *X,
+                     int r, int nt, double *gram, als__solver *sol, rowbuf *bufs,
+                     const _Atomic int *cancel) {
     if (p->implicit) {
         int rc = als__gram(Y, ny, r, nt, gram);
         if (rc) return rc;
@@ -139,33 +220,163 @@ static int half_step(const als__params *p, const csr *m, const float *Y, int64_t
         for (int i = 0; i < r; i++)
             for (int j = 0; j < rp; j++) gram_f[i * rp + j] = j < r ? (float)gram[i * r + j] : 0.0f;
     }
-    als__solve_ctx ctx = {p, p->implicit ? gram : NULL, Y, r, gram_f, cancel};
+    /* Cholesky and NNLS at small ranks read the packed table of Y (solve.c) when it is
+     * small against the ratings: the fixed side's outer products, computed once here. */
+    float *ptab = NULL;
+    int qf = 0;
+    if (als__use_packed(p, r, ny) && als__packed_table(Y, ny, r, nt, &ptab, &qf) != ALS_OK) {
+        als__afree(gram_f);
+        return ALS_ENOMEM;
+    }
+    als__solve_ctx ctx = {p, p->implicit ? gram : NULL, Y, r, gram_f, cancel, ptab, qf};
 #pragma omp parallel for schedule(dynamic, 64) num_threads(nt)
     for (int64_t row = 0; row < m->rows; row++) {
         if (atomic_load_explicit(cancel, memory_order_relaxed)) continue; /* skip the rest */
-        int64_t a = m->ptr[row], e = m->ptr[row + 1];
-        als__solve_row(&ctx, &sol[omp_get_thread_num()], m->col + a, m->val + a, e - a, X + row * r);
+        int t = omp_get_thread_num();
+        const int32_t *cols;
+        const float *vals;
+        int64_t len = row_of(m, row, bufs[t].cb, bufs[t].vb, &cols, &vals);
+        als__solve_row(&ctx, &sol[t], cols, vals, len, X + row * r);
     }
     als__afree(gram_f);
+    als__afree(ptab);
+    return ALS_OK;
+}
+
+/* The item half-step from the user-major store: thread t sums the share of its users
+ * (a fixed range, balanced by ratings, so the sums are deterministic for a thread count)
+ * of every item's packed system: in float over CHUNK ratings at a time, then in double
+ * (solve.c's als__scatter_row), per thread; the double sums are then added in thread order
+ * and every item is solved from its summed system. Per thread and item: qf floats, qf
+ * doubles and a counter (at rank 10, 80 x 12 + 1 bytes). */
+typedef struct {
+    float *accf;    /* nt blocks of ni x qf */
+    double *accd;   /* nt blocks of ni x qf */
+    uint8_t *cnt;   /* nt blocks of ni */
+    int32_t *touched; /* nt blocks of ni */
+    float *q;       /* nt rows of qf: the user's packed row */
+    int64_t *count; /* per item: the ratings that count for lambda */
+    int qf, rb;
+} itemsys;
+
+static int itemsys_qf(int r) { return (r + 15) / 16 * 16 + (r * (r + 1) / 2 + 15) / 16 * 16; }
+
+#define SCATTER_BLOCK 32768 /* users between flushes of the item half-step's float sums */
+
+/* User u rounded up to a block boundary (nu at most). */
+static int64_t block_at(int64_t u, int64_t nu) {
+    int64_t b = (u + SCATTER_BLOCK - 1) / SCATTER_BLOCK * SCATTER_BLOCK;
+    return b < nu ? b : nu;
+}
+
+/* The first user whose ratings start at or after entry `at` (ptr is non-decreasing). */
+static int64_t first_user_at(const int64_t *ptr, int64_t nu, int64_t at) {
+    int64_t a = 0, b = nu;
+    while (a < b) {
+        int64_t m = a + (b - a) / 2;
+        if (ptr[m] < at) a = m + 1;
+        else b = m;
+    }
+    return a;
+}
+
+static int item_step_user_major(const als__params *p, const rowset *byu, const float *U,
+                                int64_t nu, float *V, int64_t ni, int r, int nt, double *gram,
+                                const itemsys *is, rowbuf *bufs, double *work,
+                                const _Atomic int *cancel, int64_t *failed_out) {
+    int implicit = p->implicit != 0;
+    if (implicit) {
+        int rc = als__gram(U, nu, r, nt, gram);
+        if (rc) return rc;
+    }
+    size_t qf = (size_t)is->qf, blk = (size_t)ni * qf;
+    int rb = is->rb, used = 1;
+    float alpha = (float)p->alpha;
+#pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num(), T = omp_get_num_threads();
+        if (t == 0) used = T; /* the runtime may give fewer threads than asked */
+        float *accf = is->accf + (size_t)t * blk, *q = is->q + (size_t)t * qf;
+        double *accd = is->accd + (size_t)t * blk;
+        uint8_t *cnt = is->cnt + (size_t)t * (size_t)ni;
+        memset(accf, 0, blk * sizeof(float));
+        memset(accd, 0, blk * sizeof(double));
+        memset(cnt, 0, (size_t)ni);
+        memset(q, 0, qf * sizeof(float));
+        /* users [u0, u1): the t-th share of the ratings */
+        int32_t *touched = is->touched + (size_t)t * (size_t)ni;
+        int64_t ntouched = 0;
+        /* users [u0, u1): the t-th share of the ratings, in whole blocks of SCATTER_BLOCK
+         * users; the float sums are flushed at the end of every block */
+        int64_t n = byu->ptr[nu];
+        int64_t u0 = t == 0 ? 0 : block_at(first_user_at(byu->ptr, nu, n / T * t + n % T * t / T), nu);
+        int64_t u1 = t == T - 1 ? nu : block_at(first_user_at(byu->ptr, nu, n / T * (t + 1) + n % T * (t + 1) / T), nu);
+        for (int64_t u = u0; u < u1; u++) {
+            if (u % SCATTER_BLOCK == 0) {
+                als__scatter_flush(accf, accd, cnt, touched, ntouched, (int)qf);
+                ntouched = 0;
+                if (atomic_load_explicit(cancel, memory_order_relaxed)) break;
+            }
+            const int32_t *cols;
+            const float *vals;
+            int64_t len = row_of(byu, u, bufs[t].cb, bufs[t].vb, &cols, &vals);
+            if (len == 0) continue;
+            const float *x = U + u * r;
+            for (int i = 0; i < r; i++) q[i] = x[i];
+            for (int i = 0, k = rb; i < r; i++)
+                for (int j = i; j < r; j++, k++) q[k] = x[i] * x[j];
+            als__scatter_row(accf, accd, cnt, touched, &ntouched, (int)qf, rb, q, cols, vals, len,
+                             implicit, alpha);
+        }
+        als__scatter_flush(accf, accd, cnt, touched, ntouched, (int)qf);
+    }
+    if (atomic_load(cancel)) return ALS_OK; /* the caller reports it */
+    /* sum the blocks into the first, then solve each item */
+    int64_t failed = 0;
+    size_t per = 2 * (size_t)r * r + 4 * (size_t)r + 8;
+#pragma omp parallel for schedule(dynamic, 64) num_threads(nt) reduction(+ : failed)
+    for (int64_t i = 0; i < ni; i++) {
+        double *a = is->accd + (size_t)i * qf;
+        for (int t = 1; t < used; t++) {
+            const double *o = is->accd + (size_t)t * blk + (size_t)i * qf;
+            for (size_t k = 0; k < qf; k++) a[k] += o[k];
+        }
+        double *w = work + (size_t)omp_get_thread_num() * per, *x = w + 2 * (size_t)r * r + 3 * (size_t)r;
+        float *y = V + i * r;
+        for (int j = 0; j < r; j++) x[j] = y[j]; /* CG's warm start */
+        int st = als__solve_packed(p, r, a + rb, a, is->count[i], implicit ? gram : NULL, w, x, cancel);
+        if (st == 0) {
+            for (int j = 0; j < r; j++) y[j] = (float)x[j];
+        } else {
+            memset(y, 0, (size_t)r * sizeof(float));
+            failed += st < 0;
+        }
+    }
+    *failed_out += failed;
     return ALS_OK;
 }
 
 /* The training objective (see als.h), computed in double. */
-static double loss(const als__params *p, const csr *byu, const csr *byi, const float *U,
-                   const float *V, int64_t nu, int r, const double *gram_v, int nt) {
+static double loss(const als__params *p, const rowset *byu, const int64_t *icount,
+                   const float *U, const float *V, int64_t nu, int64_t ni, int r,
+                   const double *gram_v, int nt, rowbuf *bufs) {
     double total = 0.0;
     int implicit = p->implicit != 0, count = p->reg_scaling == ALS_REG_COUNT;
 #pragma omp parallel for schedule(dynamic, 256) reduction(+ : total) num_threads(nt)
     for (int64_t u = 0; u < nu; u++) {
+        int th = omp_get_thread_num();
+        const int32_t *cols;
+        const float *vals;
+        int64_t len = row_of(byu, u, bufs[th].cb, bufs[th].vb, &cols, &vals);
         const float *x = U + u * r;
         double t = 0.0, xx = 0.0;
         int64_t n_u = 0;
         if (implicit)
             for (int i = 0; i < r; i++)
                 for (int j = 0; j < r; j++) t += x[i] * gram_v[i * r + j] * x[j];
-        for (int64_t e = byu->ptr[u]; e < byu->ptr[u + 1]; e++) {
-            const float *y = V + (int64_t)byu->col[e] * r;
-            double s = 0.0, v = byu->val[e];
+        for (int64_t e = 0; e < len; e++) {
+            const float *y = V + (int64_t)cols[e] * r;
+            double s = 0.0, v = vals[e];
             for (int j = 0; j < r; j++) s += (double)x[j] * y[j];
             if (implicit) {
                 double c = 1.0 + p->alpha * fabs(v), pr = v > 0 ? 1.0 : 0.0;
@@ -180,12 +391,10 @@ static double loss(const als__params *p, const csr *byu, const csr *byi, const f
         total += t + p->reg * (count ? (double)n_u : (n_u > 0 ? 1.0 : 0.0)) * xx;
     }
     double reg_items = 0.0;
-    for (int64_t i = 0; i < byi->rows; i++) {
-        int64_t n_i = 0;
-        for (int64_t e = byi->ptr[i]; e < byi->ptr[i + 1]; e++) n_i += implicit ? byi->val[e] > 0 : 1;
+    for (int64_t i = 0; i < ni; i++) {
         double yy = 0.0;
         for (int j = 0; j < r; j++) yy += (double)V[i * r + j] * V[i * r + j];
-        reg_items += p->reg * (count ? (double)n_i : (n_i > 0 ? 1.0 : 0.0)) * yy;
+        reg_items += p->reg * (count ? (double)icount[i] : (icount[i] > 0 ? 1.0 : 0.0)) * yy;
     }
     return total + reg_items;
 }
@@ -196,6 +405,14 @@ static double now(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+/* The item half-step's strategy for these sizes (ALS_PARAM_ITEM_EQUATIONS auto). */
+static int pick_item_eq(const als__params *p, int64_t n, int64_t ni, int nt) {
+    if ((int)p->item_eq != ALS_ITEMEQ_AUTO) return (int)p->item_eq;
+    int r = (int)p->rank;
+    double sys = (double)nt * (double)ni * (itemsys_qf(r) * 12.0 + 1.0), copy = 8.0 * (double)n;
+    return r <= 32 && sys <= (copy > 64e6 ? copy : 64e6) ? ALS_ITEMEQ_USER_MAJOR : ALS_ITEMEQ_ITEM_MAJOR;
+}
+
 ALS_API int als_model_fit(als_model *m, const als_ratings *R) {
     if (!m || !R) return als__errf(ALS_EINVAL, "als_model_fit: NULL argument");
     if (R->n == 0) return als__errf(ALS_ERANGE, "als_model_fit: no ratings");
@@ -204,26 +421,37 @@ ALS_API int als_model_fit(als_model *m, const als_ratings *R) {
         return als__errf(ALS_ERANGE, "als_model_fit: more than 2^31 users or items");
     als__params p = m->p;
     int r = (int)p.rank, nt = als__threads((int64_t)p.num_threads);
-    csr byu = {0}, byi = {0};
+    int ieq = pick_item_eq(&p, n, ni, nt);
+    rowset byu = {0}, byi = {0};
+    itemsys is = {0};
     als_matrix *U = NULL, *V = NULL;
+    size_t per = 2 * (size_t)r * (size_t)r + 4 * (size_t)r + 8;
     double *gram = malloc((size_t)r * (size_t)r * sizeof(double));
+    double *work = malloc((size_t)nt * per * sizeof(double));
     als__solver *sol = calloc((size_t)nt, sizeof *sol);
-    int rc = ALS_OK, ok = gram && sol;
+    rowbuf *ubuf = calloc((size_t)nt, sizeof *ubuf), *ibuf = calloc((size_t)nt, sizeof *ibuf);
+    int64_t *icount = calloc((size_t)(ni ? ni : 1), sizeof *icount);
+    int rc = ALS_OK, ok = gram && work && sol && ubuf && ibuf && icount;
     for (int t = 0; ok && t < nt; t++) ok = als__solver_init(&sol[t], r) == ALS_OK;
-    int bu = ALS_OK, bi = ALS_OK;
-    if (ok) {
-        /* The two counting sorts are independent: one thread each. */
-#pragma omp parallel sections num_threads(nt > 1 ? 2 : 1)
-        {
-#pragma omp section
-            if (!csr_borrow(&byu, nu, n, R->urow, R->irow, R->values))
-                bu = csr_build(&byu, nu, n, R->urow, R->irow, R->values);
-#pragma omp section
-            if (!csr_borrow(&byi, ni, n, R->irow, R->urow, R->values))
-                bi = csr_build(&byi, ni, n, R->irow, R->urow, R->values);
-        }
+    ok = ok && rowset_by_user(&byu, R) == ALS_OK && rowbufs_init(ubuf, nt, &byu) == ALS_OK;
+    if (ok) { /* the ratings that count for an item's lambda (solve_row's rule) */
+        for (int64_t t = 0; t < n; t++) icount[als__r_irow(R, t)] += !p.implicit || als__r_value(R, t) > 0;
     }
-    if (!ok || bu || bi || als_matrix_create(&U, nu, r) || als_matrix_create(&V, ni, r)) {
+    if (ok && ieq == ALS_ITEMEQ_USER_MAJOR) {
+        is.qf = itemsys_qf(r);
+        is.rb = (r + 15) / 16 * 16;
+        is.count = icount;
+        size_t cells;
+        ok = !als__mul((size_t)nt * (size_t)ni, (size_t)is.qf * sizeof(double), &cells) &&
+             (is.accf = als__aalloc(cells / sizeof(double), sizeof(float))) != NULL &&
+             (is.accd = als__aalloc(cells / sizeof(double), sizeof(double))) != NULL &&
+             (is.cnt = malloc((size_t)nt * (size_t)(ni ? ni : 1))) != NULL &&
+             (is.q = als__aalloc((size_t)nt * (size_t)is.qf, sizeof(float))) != NULL &&
+             (is.touched = malloc((size_t)nt * (size_t)(ni ? ni : 1) * sizeof(int32_t))) != NULL;
+    } else if (ok) {
+        ok = rowset_by_item(&byi, R) == ALS_OK && rowbufs_init(ibuf, nt, &byi) == ALS_OK;
+    }
+    if (!ok || als_matrix_create(&U, nu, r) || als_matrix_create(&V, ni, r)) {
         rc = als__errf(ALS_ENOMEM, "als_model_fit: out of memory for %lld ratings, %lld users, "
                        "%lld items at rank %d", (long long)n, (long long)nu, (long long)ni, r);
         goto done;
@@ -234,8 +462,12 @@ ALS_API int als_model_fit(als_model *m, const als_ratings *R) {
     double t0 = now();
     int iters = (int)p.max_iter;
     for (int it = 1; it <= iters; it++) {
-        if ((rc = half_step(&p, &byi, Uf, nu, Vf, r, nt, gram, sol, &m->cancel)) ||
-            (rc = half_step(&p, &byu, Vf, ni, Uf, r, nt, gram, sol, &m->cancel))) {
+        int64_t failed = 0;
+        rc = ieq == ALS_ITEMEQ_USER_MAJOR
+                 ? item_step_user_major(&p, &byu, Uf, nu, Vf, ni, r, nt, gram, &is, ubuf, work,
+                                        &m->cancel, &failed)
+                 : half_step(&p, &byi, Uf, nu, Vf, r, nt, gram, sol, ibuf, &m->cancel);
+        if (rc || (rc = half_step(&p, &byu, Vf, ni, Uf, r, nt, gram, sol, ubuf, &m->cancel))) {
             rc = als__errf(ALS_ENOMEM, "als_model_fit: out of memory");
             goto done;
         }
@@ -244,7 +476,6 @@ ALS_API int als_model_fit(als_model *m, const als_ratings *R) {
                            "iteration %d of %d; the model keeps its previous state", it, iters);
             goto done;
         }
-        int64_t failed = 0;
         for (int t = 0; t < nt; t++) failed += sol[t].failed, sol[t].failed = 0;
         if (failed) {
             rc = als__errf(ALS_EINTERNAL, "als_model_fit: %lld row systems could not be solved at "
@@ -264,7 +495,7 @@ ALS_API int als_model_fit(als_model *m, const als_ratings *R) {
                 rc = als__errf(ALS_ENOMEM, "als_model_fit: out of memory");
                 goto done;
             }
-            l = loss(&p, &byu, &byi, Uf, Vf, nu, r, gram, nt);
+            l = loss(&p, &byu, icount, Uf, Vf, nu, ni, r, gram, nt, ubuf);
         }
         if (m->progress && m->progress(m->progress_user, it, iters, now() - t0, l) != 0) {
             rc = als__errf(ALS_ECANCELED, "als_model_fit: canceled by the progress callback after "
@@ -320,8 +551,19 @@ done:
     for (int t = 0; sol && t < nt; t++) als__solver_free(&sol[t]);
     free(sol);
     free(gram);
-    csr_free(&byu);
-    csr_free(&byi);
+    free(work);
+    free(icount);
+    als__afree(is.accf);
+    als__afree(is.accd);
+    free(is.cnt);
+    als__afree(is.q);
+    free(is.touched);
+    rowbufs_free(ubuf, nt);
+    rowbufs_free(ibuf, nt);
+    free(ubuf);
+    free(ibuf);
+    rowset_free(&byu);
+    rowset_free(&byi);
     als_matrix_destroy(U);
     als_matrix_destroy(V);
     return rc;

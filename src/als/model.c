@@ -29,6 +29,9 @@ static const param_info PARAMS[] = {
     {ALS_PARAM_SOLVER, "solver", 0, 0, 1, ALS_SOLVER_CHOLESKY, "0 cholesky (exact), 1 cg (conjugate gradient)"},
     {ALS_PARAM_CG_STEPS, "cgSteps", 0, 1, 1000, 3, "conjugate-gradient steps per solve"},
     {ALS_PARAM_COMPUTE_LOSS, "computeLoss", 0, 0, 1, 0, "1: compute the training loss each iteration"},
+    {ALS_PARAM_ITEM_EQUATIONS, "itemEquations", 0, 0, 2, ALS_ITEMEQ_AUTO,
+     "item half-step: 0 auto (by memory), 1 user-major (per-thread item systems, no copy), "
+     "2 item-major (an item-major copy of the ratings)"},
     {ALS_PARAM_NUM_THREADS, "numThreads", 0, 0, 4096, 0, "threads; 0 = all cores"},
 };
 #define NPARAMS (sizeof PARAMS / sizeof PARAMS[0])
@@ -53,6 +56,7 @@ static double *slot(als_model *m, int key) {
     case ALS_PARAM_CG_STEPS: return &m->p.cg_steps;
     case ALS_PARAM_COMPUTE_LOSS: return &m->p.compute_loss;
     case ALS_PARAM_NUM_THREADS: return &m->p.num_threads;
+    case ALS_PARAM_ITEM_EQUATIONS: return &m->p.item_eq;
     default: return NULL;
     }
 }
@@ -167,6 +171,12 @@ ALS_API int als_set_param(als_model *m, const char *name, const char *value) {
         v = ALS_SOLVER_CHOLESKY;
     } else if (p->key == ALS_PARAM_SOLVER && !strcasecmp(value, "cg")) {
         v = ALS_SOLVER_CG;
+    } else if (p->key == ALS_PARAM_ITEM_EQUATIONS && !strcasecmp(value, "auto")) {
+        v = ALS_ITEMEQ_AUTO;
+    } else if (p->key == ALS_PARAM_ITEM_EQUATIONS && !strcasecmp(value, "user-major")) {
+        v = ALS_ITEMEQ_USER_MAJOR;
+    } else if (p->key == ALS_PARAM_ITEM_EQUATIONS && !strcasecmp(value, "item-major")) {
+        v = ALS_ITEMEQ_ITEM_MAJOR;
     } else if (p->key == ALS_PARAM_REG_SCALING && !strcasecmp(value, "count")) {
         v = ALS_REG_COUNT;
     } else if (p->key == ALS_PARAM_REG_SCALING && !strcasecmp(value, "none")) {

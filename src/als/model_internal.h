@@ -10,7 +10,7 @@
 /* Parameters as doubles (one table drives set/get/explain); the seed also exactly. */
 typedef struct {
     double rank, max_iter, implicit, nonnegative, reg, alpha, reg_scaling, seed, solver,
-        cg_steps, compute_loss, num_threads;
+        cg_steps, compute_loss, num_threads, item_eq;
     int64_t seed_exact;
 } als__params;
 
@@ -60,7 +60,20 @@ typedef struct {
     int r;
     const float *gram_f;  /* the same in float, r x rp (padded rows), for CG; may be NULL otherwise */
     const _Atomic int *cancel; /* als_model_cancel's flag, polled by long solves; may be NULL */
+    const float *ptab;    /* als__packed_table of Y (Cholesky and NNLS), or NULL */
+    int qf;               /* its row length in floats */
 } als__solve_ctx;
+
+/* solve.c: the packed table of Y for als__solve_ctx.ptab (*out: als__afree; ny x *qf
+ * floats, qf = 16 * (ceil(r / 16) + ceil(r (r + 1) / 32))). ALS_OK or ALS_ENOMEM. */
+int als__packed_table(const float *Y, int64_t ny, int r, int nt, float **out, int *qf_out);
+/* Whether a half-step against ny fixed rows reads their packed table: Cholesky or NNLS at
+ * ranks up to 16 (its rows grow as r^2 / 2), with the table at most 256 MB. The shards'
+ * user solves ask the same question with the same ny, so they keep the fit's bits. */
+static inline int als__use_packed(const als__params *p, int r, int64_t ny) {
+    int cg = p->solver == ALS_SOLVER_CG && !p->nonnegative;
+    return !cg && r <= 16 && (double)ny * 4.0 * (16 + 144) <= 256e6;
+}
 
 void als__solve_row(const als__solve_ctx *c, als__solver *s, const int32_t *cols,
                     const float *vals, int64_t nnz, float *x);
@@ -70,6 +83,30 @@ void als__solve_row(const als__solve_ctx *c, als__solver *s, const int32_t *cols
 int als__cholesky_floor(double *A, int r, double floor);
 void als__cholesky_solve(const double *L, int r, const double *b, double *x);
 void als__nnls(const double *A, const double *b, int r, double *x, const _Atomic int *cancel);
+/* solve.c: a row whose normal equations arrive summed in double: Ap the packed upper
+ * triangle (row by row, r (r + 1) / 2) of sum w y y^T, b, count the ratings for lambda, G
+ * Y^T Y (implicit) or NULL. NNLS, cg_steps CG steps from x (the warm start) for solver cg,
+ * else Cholesky with solve_hard's ridge ladder and pivot floor. work: 2 r^2 + 3 r doubles.
+ * 0: solved (x); 1: no usable ratings (the row is zero); -1: unsolvable. */
+int als__solve_packed(const als__params *p, int r, const double *Ap, const double *b,
+                      int64_t count, const double *G, double *work, double *x,
+                      const _Atomic int *cancel);
+/* solve.c: one user's ratings added to the item systems (fit.c's item half-step from the
+ * user-major store). q is the user's row of a packed table (als__packed_table's layout:
+ * x in the first rb floats, the packed upper triangle of x x^T after them, qf in all);
+ * item i's float sums at accf + i qf get wb q[0..rb) and w q[rb..qf), solve_row's weights,
+ * and go into its double sums at accd + i qf after every CHUNK of its ratings. cnt[i]
+ * counts the item's ratings since its last flush plus one (0: untouched since the last
+ * als__scatter_flush, which lists it in touched[*ntouched] when it is first touched).
+ * als__scatter_flush moves every touched item's float sums into its double sums, so that
+ * float sums never span a flush: the fit flushes at fixed blocks of users, which makes the
+ * sums independent of the thread count up to the order of the double additions. */
+void als__scatter_row(float *restrict accf, double *restrict accd, uint8_t *restrict cnt,
+                      int32_t *restrict touched, int64_t *ntouched, int qf, int rb,
+                      const float *restrict q, const int32_t *cols, const float *vals,
+                      int64_t nnz, int implicit, float alpha);
+void als__scatter_flush(float *restrict accf, double *restrict accd, uint8_t *restrict cnt,
+                        const int32_t *touched, int64_t ntouched, int qf);
 /* fit.c: the initial factor of row i of a side (1 users, 2 items) for a seed. */
 void als__init_row(float *f, int r, uint64_t seed, uint64_t side, int64_t i);
 

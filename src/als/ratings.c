@@ -16,7 +16,7 @@ ALS_API int als_ratings_create(als_ratings **out) {
 
 ALS_API void als_ratings_destroy(als_ratings *r) {
     if (!r) return;
-    free(r->values);
+    free(r->vals);
     free(r->times);
     free(r->urow);
     free(r->irow);
@@ -35,6 +35,8 @@ static int grow_array(void *pp, int64_t count, size_t elem) {
     return ALS_OK;
 }
 
+static size_t val_bytes(int vk) { return vk == ALS__V_F32 ? 4 : vk == ALS__V_U16 ? 2 : 0; }
+
 /* Capacity for `need` rows in every per-row array. A failure leaves some arrays larger
  * than r->cap, which is harmless: r->cap only moves once all of them have grown. */
 static int grow_rows(als_ratings *r, int64_t need, const char *fn) {
@@ -43,15 +45,52 @@ static int grow_rows(als_ratings *r, int64_t need, const char *fn) {
     if (c < need) c = need;
     if (c < 64) c = 64;
     size_t bytes;
+    if (!r->iw) r->iw = 2;
     if ((uint64_t)c > SIZE_MAX || als__mul((size_t)c, sizeof(int64_t), &bytes) ||
         bytes > (size_t)INT64_MAX)
         return als__errf(ALS_ENOMEM, "%s: %lld rows overflow the address space", fn,
                          (long long)need);
-    if (grow_array(&r->values, c, sizeof(float)) || grow_array(&r->urow, c, sizeof(int32_t)) ||
-        grow_array(&r->irow, c, sizeof(int32_t)) ||
+    if ((val_bytes(r->vk) && grow_array(&r->vals, c, val_bytes(r->vk))) ||
+        grow_array(&r->urow, c, sizeof(int32_t)) || grow_array(&r->irow, c, (size_t)r->iw) ||
         (r->times && grow_array(&r->times, c, sizeof(int64_t))))
         return als__errf(ALS_ENOMEM, "%s: cannot allocate %lld rows", fn, (long long)c);
     r->cap = c;
+    return ALS_OK;
+}
+
+/* The narrowest value column that holds v exactly: 1 needs none, an integer in [0, 65535]
+ * (not -0) 16 bits, anything else a float. */
+static int value_kind(float v) {
+    if (v == 1.0f) return ALS__V_ONE;
+    if (v >= 0.0f && v <= 65535.0f && v == (float)(uint16_t)v && !signbit(v)) return ALS__V_U16;
+    return ALS__V_F32;
+}
+
+/* Widen the value column to kind vk (> r->vk) for r->cap rows; ALS_OK or ALS_ENOMEM
+ * (r unchanged). */
+static int widen_values(als_ratings *r, int vk) {
+    void *nv = malloc((size_t)(r->cap ? r->cap : 1) * val_bytes(vk));
+    if (!nv) return ALS_ENOMEM;
+    for (int64_t t = 0; t < r->n; t++) {
+        float v = als__r_value(r, t);
+        if (vk == ALS__V_U16) ((uint16_t *)nv)[t] = (uint16_t)v;
+        else ((float *)nv)[t] = v;
+    }
+    free(r->vals);
+    r->vals = nv;
+    r->vk = vk;
+    return ALS_OK;
+}
+
+/* Widen the item column to 32 bits for r->cap rows, converting its first `rows` (r->n and
+ * the rows an add has written so far); ALS_OK or ALS_ENOMEM (r unchanged). */
+static int widen_items(als_ratings *r, int64_t rows) {
+    int32_t *ni = malloc((size_t)(r->cap ? r->cap : 1) * sizeof *ni);
+    if (!ni) return ALS_ENOMEM;
+    for (int64_t t = 0; t < rows; t++) ni[t] = ((const uint16_t *)r->irow)[t];
+    free(r->irow);
+    r->irow = ni;
+    r->iw = 4;
     return ALS_OK;
 }
 
@@ -63,10 +102,14 @@ static int add_rows(als_ratings *r, int64_t n, const int64_t *users, const int64
     if (n < 0) return als__errf(ALS_ERANGE, "%s: n = %lld is negative", fn, (long long)n);
     if (n == 0) return ALS_OK;
     if (!users || !items) return als__errf(ALS_EINVAL, "%s: users or items is NULL", fn);
-    for (int64_t i = 0; values && i < n; i++)
+    int vk = r->vk;
+    for (int64_t i = 0; values && i < n; i++) {
         if (!isfinite(values[i]))
             return als__errf(ALS_EINVAL, "%s: the value of row %lld is %s; nothing was added",
                              fn, (long long)i, isnan(values[i]) ? "NaN" : "infinite");
+        int k = value_kind(values[i]);
+        if (k > vk) vk = k;
+    }
     if (n > INT64_MAX - r->n)
         return als__errf(ALS_ENOMEM, "%s: %lld + %lld rows overflow", fn, (long long)r->n,
                          (long long)n);
@@ -77,38 +120,58 @@ static int add_rows(als_ratings *r, int64_t n, const int64_t *users, const int64
             return als__errf(ALS_EINVAL, "%s: the %s id of row %lld is -1, which is reserved (it "
                              "marks a missing result in recommendations and searches); nothing "
                              "was added", fn, users[i] == -1 ? "user" : "item", (long long)i);
+    /* The widenings allocate: timestamps first, then values; a later failure frees the
+     * new timestamps, and a widened value column holds the same values, so r keeps its
+     * meaning whatever fails. */
     int64_t *tnew = NULL;
     if (times && !r->times) { /* first timed add: earlier rows have no time */
         tnew = malloc((size_t)r->cap * sizeof *tnew);
         if (!tnew) return als__errf(ALS_ENOMEM, "%s: cannot allocate timestamps", fn);
         for (int64_t i = 0; i < r->n; i++) tnew[i] = ALS_NO_TIME;
     }
-    /* Reserving for n new ids over-reserves when ids repeat, but it is what makes the
-     * puts below infallible; read_csv adds in chunks, which bounds the excess. */
-    if (als__idmap_reserve(&r->umap, n) || als__idmap_reserve(&r->imap, n)) {
+    if (vk > r->vk && widen_values(r, vk)) {
         free(tnew);
-        return als__errf(ALS_ENOMEM, "%s: cannot grow the id maps", fn);
+        return als__errf(ALS_ENOMEM, "%s: cannot widen the value column", fn);
     }
-    /* Dense indexes are int32: check the distinct counts before writing anything. */
-    if (r->umap.n + n > INT32_MAX || r->imap.n + n > INT32_MAX) {
-        int64_t nu = r->umap.n, ni = r->imap.n;
-        for (int64_t i = 0; i < n && nu <= INT32_MAX && ni <= INT32_MAX; i++) {
-            nu += als__idmap_get(&r->umap, users[i]) < 0;
-            ni += als__idmap_get(&r->imap, items[i]) < 0;
-        }
-        if (nu > INT32_MAX || ni > INT32_MAX) {
-            free(tnew);
-            return als__errf(ALS_ERANGE, "%s: more than 2^31-1 distinct users or items", fn);
-        }
-    }
+    /* The rows are written past r->n and only counted at the end. The id maps grow as new
+     * ids come (not by n per call: repeated ids would over-reserve); when a put or the
+     * widening of the item column fails, or the ids pass 2^31 - 1, the maps are cut back
+     * to their old size (which never allocates) and nothing is appended. */
+    int64_t base = r->n, nu0 = r->umap.n, ni0 = r->imap.n, lu = 0, li = 0, du = -1, di = -1;
+    int64_t *times0 = r->times;
     if (tnew) r->times = tnew;
-    int64_t base = r->n;
-    for (int64_t i = 0; i < n; i++) {
+    rc = ALS_OK;
+    for (int64_t i = 0; i < n && !rc; i++) {
         int64_t k = base + i;
-        r->values[k] = values ? values[i] : 1.0f;
+        float v = values ? values[i] : 1.0f;
+        if (r->vk == ALS__V_U16) ((uint16_t *)r->vals)[k] = (uint16_t)v;
+        else if (r->vk == ALS__V_F32) ((float *)r->vals)[k] = v;
         if (r->times) r->times[k] = times ? times[i] : ALS_NO_TIME;
-        r->urow[k] = (int32_t)als__idmap_put(&r->umap, users[i]);
-        r->irow[k] = (int32_t)als__idmap_put(&r->imap, items[i]);
+        /* files grouped by user repeat the user id row after row: look it up once */
+        if (du < 0 || users[i] != lu) du = als__idmap_put(&r->umap, lu = users[i]);
+        if (di < 0 || items[i] != li) di = als__idmap_put(&r->imap, li = items[i]);
+        if (du < 0 || di < 0) {
+            rc = als__errf(ALS_ENOMEM, "%s: cannot grow the id maps", fn);
+            break;
+        }
+        if (du > INT32_MAX || di > INT32_MAX) {
+            rc = als__errf(ALS_ERANGE, "%s: more than 2^31-1 distinct users or items", fn);
+            break;
+        }
+        if (r->iw == 2 && di > 65535 && widen_items(r, k)) {
+            rc = als__errf(ALS_ENOMEM, "%s: cannot widen the item column", fn);
+            break;
+        }
+        r->urow[k] = (int32_t)du;
+        if (r->iw == 2) ((uint16_t *)r->irow)[k] = (uint16_t)di;
+        else ((int32_t *)r->irow)[k] = (int32_t)di;
+    }
+    if (rc) {
+        als__idmap_truncate(&r->umap, nu0);
+        als__idmap_truncate(&r->imap, ni0);
+        r->times = times0;
+        free(tnew);
+        return rc;
     }
     r->n += n;
     return ALS_OK;
@@ -222,7 +285,7 @@ ALS_API int als_ratings_get(const als_ratings *r, int64_t i, int64_t *user, int6
                          (long long)i, (long long)r->n);
     if (user) *user = als__r_user(r, i);
     if (item) *item = als__r_item(r, i);
-    if (value) *value = r->values[i];
+    if (value) *value = als__r_value(r, i);
     if (time) *time = r->times ? r->times[i] : ALS_NO_TIME; /* INT64_MIN: no timestamp */
     return ALS_OK;
 }
@@ -238,6 +301,9 @@ static int subset(const als_ratings *r, const unsigned char *pick, unsigned char
     for (int64_t i = 0; i < r->n; i++) m += pick[i] == want;
     als_ratings *s = calloc(1, sizeof *s);
     if (!s) return als__errf(ALS_ENOMEM, "%s: out of memory", fn);
+    /* A subset's dense indexes are at most r's and its values r's: r's column widths fit. */
+    s->iw = r->iw ? r->iw : 2;
+    s->vk = r->vk;
     int rc = grow_rows(s, m, fn);
     if (!rc && r->times && m > 0 && !(s->times = malloc((size_t)s->cap * sizeof *s->times)))
         rc = als__errf(ALS_ENOMEM, "%s: cannot allocate timestamps", fn);
@@ -254,10 +320,13 @@ static int subset(const als_ratings *r, const unsigned char *pick, unsigned char
     }
     for (int64_t i = 0, k = 0; i < r->n; i++) {
         if (pick[i] != want) continue;
-        s->values[k] = r->values[i];
+        if (s->vk == ALS__V_U16) ((uint16_t *)s->vals)[k] = ((const uint16_t *)r->vals)[i];
+        else if (s->vk == ALS__V_F32) ((float *)s->vals)[k] = ((const float *)r->vals)[i];
         if (s->times) s->times[k] = r->times[i];
         s->urow[k] = (int32_t)als__idmap_put(&s->umap, als__r_user(r, i));
-        s->irow[k] = (int32_t)als__idmap_put(&s->imap, als__r_item(r, i));
+        int32_t di = (int32_t)als__idmap_put(&s->imap, als__r_item(r, i));
+        if (s->iw == 2) ((uint16_t *)s->irow)[k] = (uint16_t)di;
+        else ((int32_t *)s->irow)[k] = di;
         k++;
     }
     s->n = m;
@@ -399,7 +468,7 @@ ALS_API int64_t als_ratings_users_of_items(const als_ratings *r, int64_t n_items
     }
     int64_t found = 0;
     for (int64_t t = 0; t < r->n; t++) {
-        if (!want[r->irow[t]] || seen[r->urow[t]]) continue;
+        if (!want[als__r_irow(r, t)] || seen[r->urow[t]]) continue;
         seen[r->urow[t]] = 1;
         if (found < cap) users_out[found] = als__r_user(r, t);
         found++;
@@ -407,4 +476,41 @@ ALS_API int64_t als_ratings_users_of_items(const als_ratings *r, int64_t n_items
     free(want);
     free(seen);
     return found;
+}
+
+/* ------------------------------------------------------------------ grouping */
+
+int als__ratings_group(const als_ratings *r, int by_item, int64_t **ptr_out, int32_t **col_out,
+                       float **val_out) {
+    int64_t n = r->n, groups = by_item ? r->imap.n : r->umap.n;
+    *ptr_out = NULL;
+    *col_out = NULL;
+    *val_out = NULL;
+    if ((uint64_t)groups >= SIZE_MAX / sizeof(int64_t) || (uint64_t)n >= SIZE_MAX / sizeof(int64_t))
+        return ALS_ENOMEM;
+    int64_t *ptr = calloc((size_t)groups + 1, sizeof *ptr);
+    int32_t *col = als__aalloc((size_t)(n ? n : 1), sizeof *col);
+    float *val = als__aalloc((size_t)(n ? n : 1), sizeof *val);
+    int64_t *pos = malloc((size_t)(groups ? groups : 1) * sizeof *pos);
+    if (!ptr || !col || !val || !pos) {
+        free(ptr);
+        als__afree(col);
+        als__afree(val);
+        free(pos);
+        return ALS_ENOMEM;
+    }
+    for (int64_t t = 0; t < n; t++) ptr[(by_item ? als__r_irow(r, t) : r->urow[t]) + 1]++;
+    for (int64_t g = 0; g < groups; g++) ptr[g + 1] += ptr[g];
+    memcpy(pos, ptr, (size_t)groups * sizeof *pos);
+    for (int64_t t = 0; t < n; t++) {
+        int32_t u = r->urow[t], i = als__r_irow(r, t);
+        int64_t at = pos[by_item ? i : u]++;
+        col[at] = by_item ? u : i;
+        val[at] = als__r_value(r, t);
+    }
+    free(pos);
+    *ptr_out = ptr;
+    *col_out = col;
+    *val_out = val;
+    return ALS_OK;
 }

@@ -8,9 +8,9 @@
  * - the Gramians come from als__gram (fit.c);
  * - the initial factors repeat fit.c's init_factors (a static function there) line for
  *   line; tests/test_als_shard.c checks that they are bit for bit those of a maxIter = 0 fit;
- * - the item systems arrive already summed in double, so they take the double path of
- *   solve.c's solve_hard (ridge ladder, pivot floor 1e-13 of the mean diagonal) directly;
- *   Cholesky and NNLS are repeated here because solve.c keeps them static. */
+ * - the item systems arrive already summed in double and are solved by solve.c's
+ *   als__solve_packed, the single-process fit's item solve (ridge ladder, pivot floor 1e-13
+ *   of the mean diagonal). */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -72,8 +72,7 @@ static const float *dense_rows(const als_matrix *f, int r, float **copy) {
     return d;
 }
 
-/* Rows of ratings grouped by `key` (dense indexes 0..rows-1), keeping each group's rows in
- * input order (a stable counting sort, as fit.c's csr_build): ptr[rows + 1], col, val. */
+/* Rows of ratings grouped by user or item (ratings.c's stable counting sort, as the fit's). */
 typedef struct {
     int64_t *ptr;
     int32_t *col;
@@ -82,36 +81,13 @@ typedef struct {
 
 static void groups_free(groups *g) {
     free(g->ptr);
-    free(g->col);
-    free(g->val);
+    als__afree(g->col);
+    als__afree(g->val);
     memset(g, 0, sizeof *g);
 }
 
-static int groups_build(groups *g, int64_t rows, int64_t n, const int32_t *key,
-                        const int32_t *other, const float *vals) {
-    memset(g, 0, sizeof *g);
-    int64_t *pos = NULL;
-    if ((uint64_t)rows >= SIZE_MAX / sizeof(int64_t) || (uint64_t)n > SIZE_MAX / sizeof(int64_t))
-        return ALS_ENOMEM;
-    g->ptr = calloc((size_t)rows + 1, sizeof(int64_t));
-    g->col = malloc((size_t)(n ? n : 1) * sizeof(int32_t));
-    g->val = malloc((size_t)(n ? n : 1) * sizeof(float));
-    pos = malloc((size_t)(rows ? rows : 1) * sizeof(int64_t));
-    if (!g->ptr || !g->col || !g->val || !pos) {
-        free(pos);
-        groups_free(g);
-        return ALS_ENOMEM;
-    }
-    for (int64_t t = 0; t < n; t++) g->ptr[key[t] + 1]++;
-    for (int64_t r = 0; r < rows; r++) g->ptr[r + 1] += g->ptr[r];
-    memcpy(pos, g->ptr, (size_t)rows * sizeof(int64_t));
-    for (int64_t t = 0; t < n; t++) {
-        int64_t at = pos[key[t]]++;
-        g->col[at] = other[t];
-        g->val[at] = vals[t];
-    }
-    free(pos);
-    return ALS_OK;
+static int groups_build(groups *g, const als_ratings *r, int by_item) {
+    return als__ratings_group(r, by_item, &g->ptr, &g->col, &g->val);
 }
 
 /* ------------------------------------------------------------------ ids, init, Gramian */
@@ -189,7 +165,7 @@ ALS_API int als_shard_solve_users(const als_model *params, const als_ratings *sh
 
     als__idmap map;
     memset(&map, 0, sizeof map);
-    float *Y = als__aalloc((size_t)ni * (size_t)r, sizeof(float)), *copy = NULL;
+    float *Y = als__aalloc((size_t)ni * (size_t)r, sizeof(float)), *copy = NULL, *ptab = NULL;
     double *gram = implicit ? malloc((size_t)r * (size_t)r * sizeof(double)) : NULL;
     als__solver *sol = calloc((size_t)nt, sizeof *sol);
     groups byu = {0};
@@ -234,12 +210,17 @@ ALS_API int als_shard_solve_users(const als_model *params, const als_ratings *sh
             }
         }
     }
-    if (groups_build(&byu, nu, shard->n, shard->urow, shard->irow, shard->values)) {
+    if (groups_build(&byu, shard, 0)) {
         rc = als__errf(ALS_ENOMEM, "%s: out of memory for %lld ratings", fn, (long long)shard->n);
         goto done;
     }
     {
-        als__solve_ctx ctx = {&p, implicit ? gram : NULL, Y, r, NULL, NULL};
+        int qf = 0;
+        if (als__use_packed(&p, r, nf) && als__packed_table(Y, ni, r, nt, &ptab, &qf) != ALS_OK) {
+            rc = als__errf(ALS_ENOMEM, "%s: out of memory", fn);
+            goto done;
+        }
+        als__solve_ctx ctx = {&p, implicit ? gram : NULL, Y, r, NULL, NULL, ptab, qf};
         float *X = als_matrix_data(user_factors);
         int64_t xs = als_matrix_stride(user_factors);
 #pragma omp parallel for schedule(dynamic, 64) num_threads(nt)
@@ -267,6 +248,7 @@ done:
     free(gram);
     als__afree(Y);
     als__afree(copy);
+    als__afree(ptab);
     groups_free(&byu);
     als__idmap_free(&map);
     return rc;
@@ -296,7 +278,7 @@ ALS_API int als_shard_item_equations(const als_model *params, const als_ratings 
     float *copy;
     const float *X = dense_rows(user_factors, r, &copy);
     groups byi = {0};
-    if (!X || groups_build(&byi, ni, shard->n, shard->irow, shard->urow, shard->values)) {
+    if (!X || groups_build(&byi, shard, 1)) {
         als__afree(copy);
         return als__errf(ALS_ENOMEM, "%s: out of memory for %lld ratings", fn, (long long)shard->n);
     }
@@ -343,43 +325,6 @@ ALS_API int als_shard_item_equations(const als_model *params, const als_ratings 
 
 /* ------------------------------------------------------------------ the driver's item solve */
 
-#define PIVOT_DOUBLE 1e-13 /* solve.c's floor for systems summed in double */
-
-/* One item: 0 on success (x holds the solution), 1 for a zero row, -1 if unsolvable. */
-static int solve_item(const als__params *p, int r, const double *Ap, const double *b,
-                      int64_t count, const double *G, double *M, double *L, double *x) {
-    int any = 0;
-    for (int j = 0; j < r; j++) any |= b[j] != 0.0;
-    if (!any) return 1;
-    /* M = G + A (symmetric; G's lower triangle, as the fit's Cholesky reads it) */
-    for (int i = 0, k = 0; i < r; i++)
-        for (int j = i; j < r; j++, k++) {
-            double v = Ap[k] + (G ? G[j * r + i] : 0.0);
-            M[i * r + j] = M[j * r + i] = v;
-        }
-    double lambda = p->reg * (p->reg_scaling == ALS_REG_COUNT ? (double)count : 1.0);
-    for (int j = 0; j < r; j++) M[j * r + j] += lambda;
-    if (p->nonnegative) {
-        als__nnls(M, b, r, x, NULL);
-        return 0;
-    }
-    double scale = 0.0;
-    for (int j = 0; j < r; j++) scale += M[j * r + j];
-    scale /= r;
-    if (!isfinite(scale)) return -1;
-    if (!(scale > 0)) scale = 1.0;
-    static const double ridge[] = {0.0, 1e-12, 1e-10, 1e-8, 1e-6, 1e-4, 1e-2};
-    for (size_t k = 0; k < sizeof ridge / sizeof ridge[0]; k++) {
-        memcpy(L, M, (size_t)r * (size_t)r * sizeof(double));
-        for (int j = 0; j < r; j++) L[j * r + j] += ridge[k] * scale;
-        if (als__cholesky_floor(L, r, PIVOT_DOUBLE * scale) == 0) {
-            als__cholesky_solve(L, r, b, x);
-            return 0;
-        }
-    }
-    return -1;
-}
-
 ALS_API int als_shard_solve_items(const als_model *params, int64_t n_items, const double *A,
                                   const double *b, const int64_t *counts,
                                   const double *user_gram, als_matrix *item_factors) {
@@ -409,7 +354,7 @@ ALS_API int als_shard_solve_items(const als_model *params, int64_t n_items, cons
         if (counts[j] < 0)
             return als__errf(ALS_EINVAL, "%s: counts[%lld] = %lld is negative", fn, (long long)j,
                              (long long)counts[j]);
-    size_t per = 2 * (size_t)r * (size_t)r + (size_t)r;
+    size_t per = 2 * (size_t)r * (size_t)r + 4 * (size_t)r;
     double *scratch = malloc((size_t)nt * per * sizeof(double));
     if (!scratch) return als__errf(ALS_ENOMEM, "%s: out of memory", fn);
     float *Y = als_matrix_data(item_factors);
@@ -417,9 +362,10 @@ ALS_API int als_shard_solve_items(const als_model *params, int64_t n_items, cons
     const double *G = implicit ? user_gram : NULL;
 #pragma omp parallel for schedule(dynamic, 64) num_threads(nt) reduction(+ : failed)
     for (int64_t j = 0; j < n_items; j++) {
-        double *M = scratch + (size_t)omp_get_thread_num() * per, *L = M + (size_t)r * r, *x = L + (size_t)r * r;
+        double *work = scratch + (size_t)omp_get_thread_num() * per, *x = work + per - (size_t)r;
         float *y = Y + j * ys;
-        int s = solve_item(&p, r, A + (size_t)j * P, b + (size_t)j * (size_t)r, counts[j], G, M, L, x);
+        int s = als__solve_packed(&p, r, A + (size_t)j * P, b + (size_t)j * (size_t)r, counts[j], G,
+                                  work, x, NULL);
         if (s == 0) {
             for (int t = 0; t < r; t++) y[t] = (float)x[t];
         } else {

@@ -126,6 +126,63 @@ static void accumulate_exact(double *restrict A, double *restrict b, const float
     }
 }
 
+/* The packed-table path (fit.c's tables of the fixed side, als__packed_table): table row i
+ * holds y_i (r floats, padded to rb = r rounded up to 16) and then the packed upper
+ * triangle of y_i y_i^T (P = r (r + 1) / 2 floats, padded to a multiple of 16), qf floats
+ * in all. A rating then adds wb times the first rb floats and w times the rest: two short
+ * vector loops over one contiguous row instead of r rank-1 row updates, half the work at
+ * rank 10. Chunks of CHUNK ratings are summed in float and added to the double system, as
+ * in accumulate. */
+MULTIVERSION
+static void accumulate_packed(double *restrict A, double *restrict b, const float *restrict T, int qf, int r, int rb,
+                              const int32_t *cols, const float *vals, int64_t nnz,
+                              int implicit, float alpha, int64_t *count) {
+    float acc[16 + 144] __attribute__((aligned(64))); /* qf at rank 16, als__use_packed's bound */
+    int64_t cnt = 0;
+    for (int64_t e0 = 0; e0 < nnz; e0 += CHUNK) {
+        int64_t e1 = e0 + CHUNK < nnz ? e0 + CHUNK : nnz;
+        for (int k = 0; k < qf; k++) acc[k] = 0.0f;
+        for (int64_t e = e0; e < e1; e++) {
+            if (e + PREFETCH < nnz) {
+                const float *n = T + (int64_t)cols[e + PREFETCH] * qf;
+                for (int k = 0; k < qf; k += 16) __builtin_prefetch(n + k);
+            }
+            const float *restrict t = T + (int64_t)cols[e] * qf;
+            float w, wb;
+            cnt += rating_weights(vals[e], implicit, alpha, &w, &wb);
+            for (int k = 0; k < rb; k++) acc[k] += wb * t[k];
+            if (w == 0.0f) continue;
+            for (int k = rb; k < qf; k++) acc[k] += w * t[k];
+        }
+        for (int j = 0; j < r; j++) b[j] += acc[j];
+        const float *a = acc + rb;
+        for (int i = 0, k = 0; i < r; i++)
+            for (int j = i; j < r; j++, k++) {
+                A[i * r + j] += a[k];
+                if (j != i) A[j * r + i] += a[k];
+            }
+    }
+    *count = cnt;
+}
+
+int als__packed_table(const float *Y, int64_t ny, int r, int nt, float **out, int *qf_out) {
+    int rb = (r + 15) / 16 * 16, P = r * (r + 1) / 2, qf = rb + (P + 15) / 16 * 16;
+    float *T = als__aalloc((size_t)(ny ? ny : 1) * (size_t)qf, sizeof(float));
+    *out = T;
+    *qf_out = qf;
+    if (!T) return ALS_ENOMEM;
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t i = 0; i < ny; i++) {
+        const float *y = Y + i * r;
+        float *t = T + i * qf;
+        memset(t, 0, (size_t)qf * sizeof(float));
+        for (int j = 0; j < r; j++) t[j] = y[j];
+        for (int a = 0, k = rb; a < r; a++)
+            for (int c = a; c < r; c++, k++) t[k] = y[a] * y[c];
+    }
+    return ALS_OK;
+}
+
 /* In-place Cholesky A = L L^T (lower triangle); 0 on success, -1 if not positive definite
  * or if a pivot falls below floor (the factorization would hold rounding noise). */
 int als__cholesky_floor(double *A, int r, double floor) {
@@ -415,7 +472,12 @@ void als__solve_row(const als__solve_ctx *c, als__solver *s, const int32_t *cols
     }
     int64_t count = 0;
     for (int t = 0; t < rr; t++) A[t] = implicit ? c->gram[t] : 0.0;
-    accumulate(A, b, s->Af, s->bf, c->Y, cols, vals, nnz, r, s->rp, implicit, (float)p->alpha, &count);
+    if (c->ptab)
+        accumulate_packed(A, b, c->ptab, c->qf, r, s->rp, cols, vals, nnz, implicit,
+                          (float)p->alpha, &count);
+    else
+        accumulate(A, b, s->Af, s->bf, c->Y, cols, vals, nnz, r, s->rp, implicit, (float)p->alpha,
+                   &count);
     int any = 0;
     for (int j = 0; j < r; j++) any |= b[j] != 0.0;
     if (!any) { /* no usable ratings (or b = 0): the solution is exactly zero */
@@ -441,4 +503,121 @@ void als__solve_row(const als__solve_ctx *c, als__solver *s, const int32_t *cols
         }
     }
     for (int j = 0; j < r; j++) xout[j] = (float)x[j];
+}
+
+/* cg_steps conjugate-gradient steps on the dense system M x = b, in double, from x (the
+ * float path's thresholds on the squared residual). work: 3 r doubles. */
+static void cg_dense(const double *M, const double *b, int r, double *x, int steps, double *work) {
+    double *res = work, *p = work + r, *Ap = work + 2 * r, rs = 0.0;
+    for (int i = 0; i < r; i++) {
+        double s = 0.0;
+        for (int j = 0; j < r; j++) s += M[i * r + j] * x[j];
+        p[i] = res[i] = b[i] - s;
+        rs += res[i] * res[i];
+    }
+    for (int it = 0; it < steps && rs > 1e-20; it++) {
+        double pAp = 0.0;
+        for (int i = 0; i < r; i++) {
+            double s = 0.0;
+            for (int j = 0; j < r; j++) s += M[i * r + j] * p[j];
+            Ap[i] = s;
+            pAp += p[i] * s;
+        }
+        if (!(pAp > 0.0)) break;
+        double a = rs / pAp, rs_new = 0.0;
+        for (int i = 0; i < r; i++) {
+            x[i] += a * p[i];
+            res[i] -= a * Ap[i];
+            rs_new += res[i] * res[i];
+        }
+        if (rs_new < 1e-20) break;
+        double beta = rs_new / rs;
+        for (int i = 0; i < r; i++) p[i] = res[i] + beta * p[i];
+        rs = rs_new;
+    }
+}
+
+int als__solve_packed(const als__params *p, int r, const double *Ap, const double *b,
+                      int64_t count, const double *G, double *work, double *x,
+                      const _Atomic int *cancel) {
+    int any = 0;
+    for (int j = 0; j < r; j++) any |= b[j] != 0.0;
+    if (!any) return 1;
+    double *M = work, *L = work + (size_t)r * r;
+    /* M = G + A (symmetric; G's lower triangle, as the Cholesky reads it) */
+    for (int i = 0, k = 0; i < r; i++)
+        for (int j = i; j < r; j++, k++) {
+            double v = Ap[k] + (G ? G[j * r + i] : 0.0);
+            M[i * r + j] = M[j * r + i] = v;
+        }
+    double lambda = p->reg * (p->reg_scaling == ALS_REG_COUNT ? (double)count : 1.0);
+    for (int j = 0; j < r; j++) M[j * r + j] += lambda;
+    if (p->nonnegative) {
+        als__nnls(M, b, r, x, cancel);
+        return 0;
+    }
+    if (p->solver == ALS_SOLVER_CG) {
+        cg_dense(M, b, r, x, (int)p->cg_steps, L);
+        return 0;
+    }
+    double scale = mean_diag(M, r);
+    if (!isfinite(scale)) return -1;
+    if (!(scale > 0)) scale = 1.0;
+    static const double ridge[] = {0.0, 1e-12, 1e-10, 1e-8, 1e-6, 1e-4, 1e-2};
+    for (size_t k = 0; k < sizeof ridge / sizeof ridge[0]; k++) {
+        memcpy(L, M, (size_t)r * (size_t)r * sizeof(double));
+        for (int j = 0; j < r; j++) L[j * r + j] += ridge[k] * scale;
+        if (als__cholesky_floor(L, r, PIVOT_DOUBLE * scale) == 0) {
+            als__cholesky_solve(L, r, b, x);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+MULTIVERSION
+void als__scatter_row(float *restrict accf, double *restrict accd, uint8_t *restrict cnt,
+                      int32_t *restrict touched, int64_t *ntouched, int qf, int rb,
+                      const float *restrict q, const int32_t *cols, const float *vals,
+                      int64_t nnz, int implicit, float alpha) {
+    int64_t nt = *ntouched;
+    for (int64_t e = 0; e < nnz; e++) {
+        if (e + 8 < nnz) { /* the system of a later rating: fetch its lines */
+            const float *n = accf + (size_t)cols[e + 8] * (size_t)qf;
+            for (int k = 0; k < qf; k += 16) __builtin_prefetch(n + k, 1);
+        }
+        size_t i = (size_t)cols[e];
+        float *restrict a = accf + i * (size_t)qf;
+        float w, wb;
+        rating_weights(vals[e], implicit, alpha, &w, &wb);
+        for (int k = 0; k < rb; k++) a[k] += wb * q[k];
+        if (w != 0.0f)
+            for (int k = rb; k < qf; k++) a[k] += w * q[k];
+        unsigned c = cnt[i]; /* 1 + the ratings in the float sums; 0: untouched */
+        if (c == 0) touched[nt++] = (int32_t)i, c = 1;
+        if (c == CHUNK) { /* CHUNK float sums, then into double, as accumulate does */
+            double *restrict d = accd + i * (size_t)qf;
+            for (int k = 0; k < qf; k++) {
+                d[k] += a[k];
+                a[k] = 0.0f;
+            }
+            c = 0;
+        }
+        cnt[i] = (uint8_t)(c + 1);
+    }
+    *ntouched = nt;
+}
+
+void als__scatter_flush(float *restrict accf, double *restrict accd, uint8_t *restrict cnt,
+                        const int32_t *touched, int64_t ntouched, int qf) {
+    for (int64_t t = 0; t < ntouched; t++) {
+        size_t i = (size_t)touched[t];
+        float *restrict a = accf + i * (size_t)qf;
+        double *restrict d = accd + i * (size_t)qf;
+        for (int k = 0; k < qf; k++) {
+            d[k] += a[k];
+            a[k] = 0.0f;
+        }
+        cnt[i] = 0;
+    }
 }

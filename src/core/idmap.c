@@ -73,19 +73,43 @@ int64_t als__idmap_put(als__idmap *m, int64_t id) {
     return m->n - 1;
 }
 
+void als__idmap_truncate(als__idmap *m, int64_t n) {
+    if (n >= m->n) return;
+    memset(m->slots, 0, (size_t)m->cap * sizeof(int64_t));
+    m->n = 0;
+    uint64_t mask = (uint64_t)m->cap - 1;
+    for (int64_t i = 0; i < n; i++) { /* the same slots as before: no allocation */
+        uint64_t h = mix(m->ids[i]) & mask;
+        while (m->slots[h]) h = (h + 1) & mask;
+        m->slots[h] = ++m->n;
+    }
+}
+
+/* The copy is sized to what src holds (the next put may grow it), not to src's capacity:
+ * a model keeps its maps for its lifetime, ratings grow theirs in chunks. */
 int als__idmap_copy(als__idmap *dst, const als__idmap *src) {
     memset(dst, 0, sizeof *dst);
-    if (src->cap == 0) return ALS_OK;
-    dst->slots = malloc((size_t)src->cap * sizeof(int64_t));
-    dst->ids = malloc((size_t)(src->ids_cap ? src->ids_cap : 1) * sizeof(int64_t));
-    if (!dst->slots || !dst->ids) {
+    if (src->n == 0) return ALS_OK;
+    int64_t cap = 32;
+    while (cap < src->n * 2) cap *= 2;
+    dst->ids = malloc((size_t)src->n * sizeof(int64_t));
+    if (!dst->ids) return ALS_ENOMEM;
+    memcpy(dst->ids, src->ids, (size_t)src->n * sizeof(int64_t));
+    dst->n = src->n;
+    dst->ids_cap = src->n;
+    if (cap == src->cap) {
+        dst->slots = malloc((size_t)cap * sizeof(int64_t));
+        if (!dst->slots) {
+            als__idmap_free(dst);
+            return ALS_ENOMEM;
+        }
+        memcpy(dst->slots, src->slots, (size_t)cap * sizeof(int64_t));
+        dst->cap = cap;
+        return ALS_OK;
+    }
+    if (rehash(dst, cap)) {
         als__idmap_free(dst);
         return ALS_ENOMEM;
     }
-    memcpy(dst->slots, src->slots, (size_t)src->cap * sizeof(int64_t));
-    memcpy(dst->ids, src->ids, (size_t)src->n * sizeof(int64_t));
-    dst->n = src->n;
-    dst->cap = src->cap;
-    dst->ids_cap = src->ids_cap ? src->ids_cap : 1;
     return ALS_OK;
 }

@@ -19,7 +19,9 @@ ALS_HIDDEN int64_t als__idmap_get(const als__idmap *m, int64_t id);
 ALS_HIDDEN int64_t als__idmap_put(als__idmap *m, int64_t id);
 /* Make room for `more` new ids without rehash or realloc during the next puts. */
 ALS_HIDDEN int als__idmap_reserve(als__idmap *m, int64_t more);
-/* Deep copy (ALS_OK or ALS_ENOMEM). */
+/* Drop the ids with index >= n (undo of a failed append); never allocates. */
+ALS_HIDDEN void als__idmap_truncate(als__idmap *m, int64_t n);
+/* Deep copy (ALS_OK or ALS_ENOMEM), sized to the ids it holds. */
 ALS_HIDDEN int als__idmap_copy(als__idmap *dst, const als__idmap *src);
 
 #endif

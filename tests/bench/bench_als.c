@@ -4,13 +4,16 @@
  * Usage:
  *   bench_als --data FILE [--rank R] [--solver cg|cholesky] [--iters N] [--threads T]
  *             [--cg-steps S] [--reg L] [--alpha A] [--chunk ROWS]
+ *             [--item-eq auto|user-major|item-major] [--order file|shuffled]
  *             [--test TEST.csv --k K] [--label NAME]
  *
  * FILE is a gen_implicit file: binary (int32 user, int32 item, float32 count after a 64-byte
  * header) or .csv with a header line `user,item,count`. The binary rows are read and added
  * with als_ratings_add in chunks of --chunk rows (default 1 M), so the input file is never
  * held in memory whole; a .csv is read with als_ratings_read_csv. The time of this step is
- * build_s.
+ * build_s. --order shuffled adds the chunks of a binary file in a seeded random order, each
+ * chunk's rows shuffled, so that the ratings are not grouped by user (input in any order:
+ * the fit then builds its user-major copy). --item-eq sets ALS_PARAM_ITEM_EQUATIONS.
  *
  * Training: implicitPrefs=1, regScaling none, regParam L (0.01), alpha A (1), cgSteps S (3),
  * solver, rank R (10), maxIter N (3), numThreads T (0 = all cores). The progress callback
@@ -23,7 +26,8 @@
  * default 10, training items excluded) and the RESULT line gets precision, recall, map,
  * ndcg and eval_users; TEST has the same CSV layout.
  *
- * rss_mb: peak RSS of the process (getrusage ru_maxrss). csr_csc_mb: the size of one
+ * rss_mb: peak RSS of the process (getrusage ru_maxrss); bytes_per_nnz: that peak over the
+ * interactions. csr_csc_mb: the size of one
  * CSR plus one CSC copy of the ratings with int32 indices and float32 values,
  * nnz * (4 + 4) * 2 + (users + items + 2) * 8 bytes, in MiB.
  */
@@ -48,7 +52,7 @@
 typedef struct {
     const char *data, *test, *label;
     int64_t rank, iters, threads, cg_steps, chunk, k;
-    int solver;
+    int solver, item_eq, shuffled;
     double reg, alpha;
 } options;
 
@@ -115,7 +119,16 @@ static void parse_args(int argc, char **argv, options *o) {
         else if (strcmp(a, "--k") == 0) o->k = parse_int(a, v, 1, 1000000);
         else if (strcmp(a, "--reg") == 0) o->reg = parse_double(a, v);
         else if (strcmp(a, "--alpha") == 0) o->alpha = parse_double(a, v);
-        else if (strcmp(a, "--solver") == 0) {
+        else if (strcmp(a, "--item-eq") == 0) {
+            if (strcmp(v, "auto") == 0) o->item_eq = ALS_ITEMEQ_AUTO;
+            else if (strcmp(v, "user-major") == 0) o->item_eq = ALS_ITEMEQ_USER_MAJOR;
+            else if (strcmp(v, "item-major") == 0) o->item_eq = ALS_ITEMEQ_ITEM_MAJOR;
+            else usage_exit("--item-eq is auto, user-major or item-major");
+        } else if (strcmp(a, "--order") == 0) {
+            if (strcmp(v, "file") == 0) o->shuffled = 0;
+            else if (strcmp(v, "shuffled") == 0) o->shuffled = 1;
+            else usage_exit("--order is file or shuffled");
+        } else if (strcmp(a, "--solver") == 0) {
             if (strcmp(v, "cg") == 0) o->solver = ALS_SOLVER_CG;
             else if (strcmp(v, "cholesky") == 0) o->solver = ALS_SOLVER_CHOLESKY;
             else usage_exit("--solver is cg or cholesky");
@@ -153,8 +166,15 @@ static als_ratings *read_csv(const char *path) {
     return r;
 }
 
-/* Binary gen_implicit file, added in chunks of `chunk` rows. */
-static als_ratings *read_bin(const char *path, int64_t chunk) {
+static uint64_t mix64(uint64_t *s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Binary gen_implicit file, added in chunks of `chunk` rows (in file order, or shuffled). */
+static als_ratings *read_bin(const char *path, int64_t chunk, int shuffled) {
     FILE *f = fopen(path, "rb");
     if (!f) {
         fprintf(stderr, "bench_als: cannot open %s: %s\n", path, strerror(errno));
@@ -176,9 +196,25 @@ static als_ratings *read_bin(const char *path, int64_t chunk) {
     als_ratings *r = NULL;
     int rc = als_ratings_create(&r);
     if (rc) fail("als_ratings_create", rc);
-    int64_t done = 0;
-    while (done < rows) {
-        int64_t m = rows - done < chunk ? rows - done : chunk;
+    int64_t done = 0, nchunks = (rows + chunk - 1) / chunk;
+    int64_t *order = malloc((size_t)(nchunks ? nchunks : 1) * sizeof *order);
+    uint64_t rng = 12345;
+    if (!order) {
+        fprintf(stderr, "bench_als: out of memory\n");
+        exit(1);
+    }
+    for (int64_t c = 0; c < nchunks; c++) order[c] = c;
+    for (int64_t c = nchunks - 1; shuffled && c > 0; c--) {
+        int64_t j = (int64_t)(mix64(&rng) % (uint64_t)(c + 1)), t = order[c];
+        order[c] = order[j];
+        order[j] = t;
+    }
+    for (int64_t c = 0; c < nchunks; c++) {
+        int64_t at = order[c] * chunk, m = rows - at < chunk ? rows - at : chunk;
+        if (shuffled && fseeko(f, (off_t)(HEADER_BYTES + 12 * at), SEEK_SET) != 0) {
+            fprintf(stderr, "bench_als: cannot seek in %s\n", path);
+            exit(1);
+        }
         if (fread(raw, 12, (size_t)m, f) != (size_t)m) {
             fprintf(stderr, "bench_als: %s is truncated after %lld of %lld rows\n", path,
                     (long long)done, (long long)rows);
@@ -191,10 +227,17 @@ static als_ratings *read_bin(const char *path, int64_t chunk) {
             it[i] = (int32_t)get_le32(p + 4);
             memcpy(&val[i], &bits, 4);
         }
+        for (int64_t i = m - 1; shuffled && i > 0; i--) {
+            int64_t j = (int64_t)(mix64(&rng) % (uint64_t)(i + 1)), tu = u[i], ti = it[i];
+            float tv = val[i];
+            u[i] = u[j], it[i] = it[j], val[i] = val[j];
+            u[j] = tu, it[j] = ti, val[j] = tv;
+        }
         if ((rc = als_ratings_add(r, m, u, it, val))) fail("als_ratings_add", rc);
         done += m;
     }
     fclose(f);
+    free(order);
     free(raw);
     free(u);
     free(it);
@@ -236,7 +279,7 @@ int main(int argc, char **argv) {
     parse_args(argc, argv, &o);
 
     double t0 = now_s();
-    als_ratings *R = ends_with(o.data, ".csv") ? read_csv(o.data) : read_bin(o.data, o.chunk);
+    als_ratings *R = ends_with(o.data, ".csv") ? read_csv(o.data) : read_bin(o.data, o.chunk, o.shuffled);
     double build_s = now_s() - t0;
     int64_t nnz = als_ratings_rows(R), users = als_ratings_num_users(R),
             items = als_ratings_num_items(R);
@@ -255,6 +298,7 @@ int main(int argc, char **argv) {
     set_int(m, ALS_PARAM_CG_STEPS, o.cg_steps, "als_set_int(cgSteps)");
     set_int(m, ALS_PARAM_REG_SCALING, ALS_REG_NONE, "als_set_int(regScaling)");
     set_int(m, ALS_PARAM_NUM_THREADS, o.threads, "als_set_int(numThreads)");
+    set_int(m, ALS_PARAM_ITEM_EQUATIONS, o.item_eq, "als_set_int(itemEquations)");
     set_double(m, ALS_PARAM_REG, o.reg, "als_set_double(regParam)");
     set_double(m, ALS_PARAM_ALPHA, o.alpha, "als_set_double(alpha)");
     progress pr;
@@ -301,11 +345,14 @@ int main(int argc, char **argv) {
 
     printf("RESULT impl=ours data=%s rank=%lld solver=%s cg_steps=%lld reg=%g alpha=%g "
            "threads=%lld users=%lld items=%lld nnz=%lld iters=%d iter_s=%.3f iters_s=%s "
-           "build_s=%.2f setup_s=%.2f fit_s=%.2f rss_mb=%.0f rss_build_mb=%.0f csr_csc_mb=%.0f%s\n",
+           "build_s=%.2f setup_s=%.2f fit_s=%.2f rss_mb=%.0f rss_build_mb=%.0f csr_csc_mb=%.0f "
+           "bytes_per_nnz=%.2f item_eq=%s order=%s%s\n",
            o.label ? o.label : "-", (long long)o.rank, o.solver == ALS_SOLVER_CG ? "cg" : "cholesky",
            (long long)o.cg_steps, o.reg, o.alpha, (long long)threads_used, (long long)users,
            (long long)items, (long long)nnz, pr.n, median, iters_s, build_s, setup_s, fit_s,
-           peak_rss_mb(), rss_build, csr_csc_mb, quality);
+           peak_rss_mb(), rss_build, csr_csc_mb, peak_rss_mb() * 1048576.0 / (double)(nnz ? nnz : 1),
+           o.item_eq == ALS_ITEMEQ_USER_MAJOR ? "user-major" : o.item_eq == ALS_ITEMEQ_ITEM_MAJOR ? "item-major" : "auto",
+           o.shuffled ? "shuffled" : "file", quality);
     fflush(stdout);
     als_model_destroy(m);
     als_ratings_destroy(R);
