@@ -82,6 +82,7 @@ lib: $(LIBS_ALL)
 # The ALS row solve relies on loop vectorization and FMA contraction (its hot loops are
 # multiversioned); ALS promises no bit-identity across CPUs, unlike the search kernels.
 $(BUILD)/obj/als/solve.o: EXTRA := -O3 -ffp-contract=fast -fno-tree-loop-distribute-patterns
+$(BUILD)/obj/als/fit.o: EXTRA := -O3
 $(BUILD)/obj/core/kernel_avx2.o: EXTRA := -mavx2 -mfma
 $(BUILD)/obj/core/kernel_avx512.o: EXTRA := -mavx512f -mavx512vl -mavx512dq -mavx512bw -mavx2 -mfma
 $(BUILD)/obj/%.o: src/%.c

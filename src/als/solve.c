@@ -133,11 +133,11 @@ static void accumulate_exact(double *restrict A, double *restrict b, const float
  * vector loops over one contiguous row instead of r rank-1 row updates, half the work at
  * rank 10. Chunks of CHUNK ratings are summed in float and added to the double system, as
  * in accumulate. */
-MULTIVERSION
-static void accumulate_packed(double *restrict A, double *restrict b, const float *restrict T, int qf, int r, int rb,
-                              const int32_t *cols, const float *vals, int64_t nnz,
-                              int implicit, float alpha, int64_t *count) {
-    float acc[16 + 144] __attribute__((aligned(64))); /* qf at rank 16, als__use_packed's bound */
+static inline __attribute__((always_inline)) void
+accumulate_packed_body(double *restrict A, double *restrict b, const float *restrict T,
+                       const int qf, int r, const int rb, const int32_t *cols, const float *vals,
+                       int64_t nnz, int implicit, float alpha, int64_t *count) {
+    float acc[16 + 144] __attribute__((aligned(64))) = {0}; /* qf at rank 16 (als__use_packed) */
     int64_t cnt = 0;
     for (int64_t e0 = 0; e0 < nnz; e0 += CHUNK) {
         int64_t e1 = e0 + CHUNK < nnz ? e0 + CHUNK : nnz;
@@ -163,6 +163,37 @@ static void accumulate_packed(double *restrict A, double *restrict b, const floa
             }
     }
     *count = cnt;
+}
+
+/* One copy per row length (ranks up to 16 give 32 .. 160 floats in steps of 16), so that
+ * the loops have constant trip counts and the chunk's sums stay in vector registers. */
+#define ACC_PACKED(QF)                                                                        \
+    MULTIVERSION static void accumulate_packed_##QF(                                          \
+        double *restrict A, double *restrict b, const float *restrict T, int r,               \
+        const int32_t *cols, const float *vals, int64_t nnz, int implicit, float alpha,       \
+        int64_t *count) {                                                                     \
+        accumulate_packed_body(A, b, T, QF, r, 16, cols, vals, nnz, implicit, alpha, count);  \
+    }
+ACC_PACKED(32)
+ACC_PACKED(48)
+ACC_PACKED(64)
+ACC_PACKED(80)
+ACC_PACKED(96)
+ACC_PACKED(112)
+ACC_PACKED(128)
+ACC_PACKED(144)
+ACC_PACKED(160)
+#undef ACC_PACKED
+
+static void accumulate_packed(double *restrict A, double *restrict b, const float *restrict T,
+                              int qf, int r, const int32_t *cols, const float *vals,
+                              int64_t nnz, int implicit, float alpha, int64_t *count) {
+    switch (qf) {
+#define CASE(QF) case QF: accumulate_packed_##QF(A, b, T, r, cols, vals, nnz, implicit, alpha, count); return;
+    CASE(32) CASE(48) CASE(64) CASE(80) CASE(96) CASE(112) CASE(128) CASE(144) CASE(160)
+#undef CASE
+    default: *count = 0; /* unreachable: als__packed_table makes only these lengths */
+    }
 }
 
 int als__packed_table(const float *Y, int64_t ny, int r, int nt, float **out, int *qf_out) {
@@ -473,7 +504,7 @@ void als__solve_row(const als__solve_ctx *c, als__solver *s, const int32_t *cols
     int64_t count = 0;
     for (int t = 0; t < rr; t++) A[t] = implicit ? c->gram[t] : 0.0;
     if (c->ptab)
-        accumulate_packed(A, b, c->ptab, c->qf, r, s->rp, cols, vals, nnz, implicit,
+        accumulate_packed(A, b, c->ptab, c->qf, r, cols, vals, nnz, implicit,
                           (float)p->alpha, &count);
     else
         accumulate(A, b, s->Af, s->bf, c->Y, cols, vals, nnz, r, s->rp, implicit, (float)p->alpha,
@@ -575,11 +606,11 @@ int als__solve_packed(const als__params *p, int r, const double *Ap, const doubl
     return -1;
 }
 
-MULTIVERSION
-void als__scatter_row(float *restrict accf, double *restrict accd, uint8_t *restrict cnt,
-                      int32_t *restrict touched, int64_t *ntouched, int qf, int rb,
-                      const float *restrict q, const int32_t *cols, const float *vals,
-                      int64_t nnz, int implicit, float alpha) {
+static inline __attribute__((always_inline)) void
+scatter_body(float *restrict accf, double *restrict accd, uint8_t *restrict cnt,
+             int32_t *restrict touched, int64_t *ntouched, const int qf, const int rb,
+             const float *restrict q, const int32_t *cols, const float *vals, int64_t nnz,
+             int implicit, float alpha) {
     int64_t nt = *ntouched;
     for (int64_t e = 0; e < nnz; e++) {
         if (e + 8 < nnz) { /* the system of a later rating: fetch its lines */
@@ -606,6 +637,47 @@ void als__scatter_row(float *restrict accf, double *restrict accd, uint8_t *rest
         cnt[i] = (uint8_t)(c + 1);
     }
     *ntouched = nt;
+}
+
+#define SCATTER(QF)                                                                           \
+    MULTIVERSION static void scatter_##QF(float *restrict accf, double *restrict accd,        \
+                                          uint8_t *restrict cnt, int32_t *restrict touched,   \
+                                          int64_t *ntouched, const float *restrict q,         \
+                                          const int32_t *cols, const float *vals, int64_t nnz, \
+                                          int implicit, float alpha) {                        \
+        scatter_body(accf, accd, cnt, touched, ntouched, QF, 16, q, cols, vals, nnz, implicit, \
+                     alpha);                                                                  \
+    }
+SCATTER(32)
+SCATTER(48)
+SCATTER(64)
+SCATTER(80)
+SCATTER(96)
+SCATTER(112)
+SCATTER(128)
+SCATTER(144)
+SCATTER(160)
+#undef SCATTER
+
+MULTIVERSION
+static void scatter_any(float *restrict accf, double *restrict accd, uint8_t *restrict cnt,
+                        int32_t *restrict touched, int64_t *ntouched, int qf, int rb,
+                        const float *restrict q, const int32_t *cols, const float *vals,
+                        int64_t nnz, int implicit, float alpha) {
+    scatter_body(accf, accd, cnt, touched, ntouched, qf, rb, q, cols, vals, nnz, implicit, alpha);
+}
+
+void als__scatter_row(float *restrict accf, double *restrict accd, uint8_t *restrict cnt,
+                      int32_t *restrict touched, int64_t *ntouched, int qf, int rb,
+                      const float *restrict q, const int32_t *cols, const float *vals,
+                      int64_t nnz, int implicit, float alpha) {
+    if (rb == 16) switch (qf) {
+#define CASE(QF) case QF: scatter_##QF(accf, accd, cnt, touched, ntouched, q, cols, vals, nnz, implicit, alpha); return;
+        CASE(32) CASE(48) CASE(64) CASE(80) CASE(96) CASE(112) CASE(128) CASE(144) CASE(160)
+#undef CASE
+        default: break;
+        }
+    scatter_any(accf, accd, cnt, touched, ntouched, qf, rb, q, cols, vals, nnz, implicit, alpha);
 }
 
 void als__scatter_flush(float *restrict accf, double *restrict accd, uint8_t *restrict cnt,
