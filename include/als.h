@@ -30,11 +30,11 @@ extern "C" {
  *  The header is the single source of the version; the Makefile reads these lines.
  *  @{ */
 #define ALS_VERSION_MAJOR 1
-#define ALS_VERSION_MINOR 1
+#define ALS_VERSION_MINOR 2
 #define ALS_VERSION_PATCH 0
 /** MAJOR * 10000 + MINOR * 100 + PATCH */
 #define ALS_VERSION_NUMBER (ALS_VERSION_MAJOR * 10000 + ALS_VERSION_MINOR * 100 + ALS_VERSION_PATCH)
-#define ALS_VERSION_STRING "1.1.0"
+#define ALS_VERSION_STRING "1.2.0"
 /** @} */
 
 /** Export macro: symbols are hidden unless marked. Define ALS_API yourself to override. */
@@ -470,6 +470,11 @@ typedef struct als_model als_model;
  *  (8 bytes per rating). auto takes user-major when its systems need no more memory than
  *  the copy would and rank <= 32, else item-major. Since 1.2. */
 #define ALS_PARAM_ITEM_EQUATIONS 304
+/** int 0/1, default 1 ("keepInteractions"): the model keeps its training interactions (by
+ *  user, as narrow as the ratings held them: 2 to 8 bytes each) and saves them, for
+ *  als_model_items_of_user, als_model_users_of_items and als_model_recommend_unseen.
+ *  0 saves that memory. Since 1.2. */
+#define ALS_PARAM_KEEP_INTERACTIONS 305
 
 #define ALS_REG_COUNT 0      /**< lambda x number of ratings of the row (Spark) */
 #define ALS_REG_NONE 1       /**< plain lambda (implicit library style) */
@@ -630,6 +635,49 @@ ALS_API int64_t als_model_fold_in(const als_model *m, int64_t n, const int64_t *
  */
 ALS_API int als_model_recommend(const als_model *m, int64_t user_id, int64_t k,
                                 const als_ratings *exclude, int64_t *items, float *scores);
+
+/**
+ * @brief The training interactions the model keeps (ALS_PARAM_KEEP_INTERACTIONS): their
+ *        number, 0 when none are kept (keepInteractions 0, a model file of a version before
+ *        1.2, or a model not fitted). Since 1.2.
+ * Thread safety: safe (read-only).
+ */
+ALS_API int64_t als_model_num_interactions(const als_model *m);
+
+/**
+ * @brief A user's training interactions, in training order (duplicate rows as they were
+ *        added; training sums them): item ids and values, up to cap of them. O(the user's
+ *        interactions). Since 1.2.
+ * @param[out] items_out, values_out cap entries each (either may be NULL).
+ * @return the user's number of interactions (may exceed cap), or a negative error code.
+ * @retval ALS_EINVAL NULL model, or NULL output with cap > 0.  @retval ALS_ERANGE cap < 0.
+ * @retval ALS_ESTATE not fitted, or no interactions kept.  @retval ALS_ENOTFOUND unknown user.
+ * Thread safety: safe (read-only).
+ */
+ALS_API int64_t als_model_items_of_user(const als_model *m, int64_t user_id, int64_t *items_out,
+                                        float *values_out, int64_t cap);
+
+/**
+ * @brief The distinct users with a training interaction with any of the items (the buyers
+ *        of a target item), in the model's user order, up to cap. Unknown items are ignored.
+ *        One pass over the kept interactions: O(interactions), whatever the number of items.
+ *        Since 1.2.
+ * @return how many users there are (may exceed cap), or a negative error code.
+ * @retval ALS_EINVAL NULL argument.  @retval ALS_ERANGE n_items or cap negative.
+ * @retval ALS_ESTATE not fitted, or no interactions kept.  @retval ALS_ENOMEM.
+ * Thread safety: safe (read-only).
+ */
+ALS_API int64_t als_model_users_of_items(const als_model *m, int64_t n_items, const int64_t *items,
+                                         int64_t *users_out, int64_t cap);
+
+/**
+ * @brief als_model_recommend excluding the items the user interacted with in training
+ *        (from the kept interactions; no ratings handle needed). Since 1.2.
+ * @retval as als_model_recommend, and ALS_ESTATE when no interactions are kept.
+ * Thread safety: safe (read-only).
+ */
+ALS_API int als_model_recommend_unseen(const als_model *m, int64_t user_id, int64_t k,
+                                       int64_t *items, float *scores);
 
 /**
  * @brief Save / load the model (params, ids, factors) in the als binary format

@@ -804,6 +804,7 @@ static const param_row PARAMS[] = {
     {ALS_PARAM_COMPUTE_LOSS, "computeLoss", 0, 0, 0, 1, 1},
     {ALS_PARAM_NUM_THREADS, "numThreads", 0, 0, 0, 4096, 2},
     {ALS_PARAM_ITEM_EQUATIONS, "itemEquations", 0, ALS_ITEMEQ_AUTO, 0, 2, ALS_ITEMEQ_ITEM_MAJOR},
+    {ALS_PARAM_KEEP_INTERACTIONS, "keepInteractions", 0, 1, 0, 1, 0},
 };
 #define NPARAMS ((int)(sizeof PARAMS / sizeof PARAMS[0]))
 
@@ -871,7 +872,7 @@ static void test_params_defaults_and_bounds(void **state) {
     /* unknown keys, NULL handles and outputs */
     int64_t v;
     double d;
-    static const int unknown[] = {0, 99, 104, 203, 305, 901, -1};
+    static const int unknown[] = {0, 99, 104, 203, 306, 901, -1};
     for (size_t k = 0; k < sizeof unknown / sizeof unknown[0]; k++) {
         assert_fails_with(als_set_int(m, unknown[k], 1), ALS_EINVAL);
         assert_fails_with(als_set_double(m, unknown[k], 1.0), ALS_EINVAL);
@@ -1579,6 +1580,9 @@ static als_model *saved_model(const als_ratings *r, int compute_loss) {
     cfg c = {1, ALS_REG_NONE, ALS_SOLVER_CG, 0, 5, 0.05, 2.5, ALS_ITEMEQ_AUTO};
     als_model *m = new_model(&c, 5, 3, 12345678901LL, 2);
     assert_ok(als_set_int(m, ALS_PARAM_COMPUTE_LOSS, compute_loss));
+    /* without its interactions the model saves as format version 2 (test_interactions
+     * covers version 3) */
+    assert_ok(als_set_int(m, ALS_PARAM_KEEP_INTERACTIONS, 0));
     assert_ok(als_model_fit(m, r));
     return m;
 }
@@ -1734,9 +1738,12 @@ static void test_load_corrupt(void **state) {
     /* consistent checksums, inconsistent content */
     double seven = 7.0, nan_d = NAN;
     float nan_f = NAN;
-    memcpy(buf, orig, n), buf[8] = 3, fix_crcs(buf, n, hdr); /* format version 3 */
+    memcpy(buf, orig, n), buf[8] = 3, fix_crcs(buf, n, hdr); /* version 3 without its section */
     write_bytes(bad, buf, n);
     expect_load_fails(bad, ALS_EFORMAT, "format version", 3);
+    memcpy(buf, orig, n), buf[8] = 4, fix_crcs(buf, n, hdr); /* format version 4 */
+    write_bytes(bad, buf, n);
+    expect_load_fails(bad, ALS_EFORMAT, "format version", 4);
     memcpy(buf, orig, n), buf[8] = 1, fix_crcs(buf, n, hdr); /* version 1 with a v2 header */
     write_bytes(bad, buf, n);
     expect_load_fails(bad, ALS_EFORMAT, "version 1 header of version 2 size", 1);
@@ -1776,6 +1783,144 @@ static void test_load_corrupt(void **state) {
     als_model_destroy(m);
     als_ratings_destroy(r);
     tr_free(&t);
+}
+
+/* The model keeps its training interactions (keepInteractions, default 1) and saves them
+ * (format version 3): items_of_user, users_of_items and recommend_unseen against brute
+ * force over the rows added, the same after a save and load, corruption of the section
+ * caught, and keepInteractions 0 (format version 2) refusing the calls. */
+static void check_interactions(const als_model *m, const triples *t, const als_ratings *r) {
+    assert_int_equal(als_model_num_interactions(m), t->n);
+    int64_t items[512];
+    float vals[512];
+    for (int u = 0; u < NU; u++) {
+        int64_t n = als_model_items_of_user(m, uid(u), items, vals, 512);
+        assert_true(n >= 0 && n <= 512);
+        int64_t k = 0; /* the user's rows in the order they were added */
+        for (int64_t j = 0; j < t->n; j++) {
+            if (t->u[j] != uid(u)) continue;
+            assert_true(k < n);
+            assert_true(items[k] == t->i[j]);
+            assert_memory_equal(&vals[k], &t->v[j], sizeof(float));
+            k++;
+        }
+        assert_int_equal(k, n);
+        assert_int_equal(als_model_items_of_user(m, uid(u), NULL, NULL, 0), n);
+        if (n > 1) { /* a short buffer gets the first cap, the count is the whole */
+            int64_t one[1];
+            assert_int_equal(als_model_items_of_user(m, uid(u), one, NULL, 1), n);
+            assert_true(one[0] == items[0]);
+        }
+        int64_t a_ids[6], b_ids[6];
+        float as[6], bs[6];
+        assert_ok(als_model_recommend(m, uid(u), 6, r, a_ids, as));
+        assert_ok(als_model_recommend_unseen(m, uid(u), 6, b_ids, bs));
+        assert_memory_equal(a_ids, b_ids, sizeof a_ids);
+        assert_memory_equal(as, bs, sizeof as);
+    }
+    /* buyers of item sets: distinct users, in the model's user order */
+    for (int set = 0; set < 6; set++) {
+        int64_t want[3] = {iid(set), iid((set * 7 + 3) % NI), set == 5 ? 424242 : iid(set)};
+        int64_t got[NU + 1], ref[NU];
+        int64_t n = als_model_users_of_items(m, 3, want, got, NU + 1), nr = 0;
+        for (int64_t row = 0; row < NU; row++) {
+            int64_t user = als_model_user_ids(m)[row];
+            for (int64_t j = 0; j < t->n; j++)
+                if (t->u[j] == user && (t->i[j] == want[0] || t->i[j] == want[1] || t->i[j] == want[2])) {
+                    ref[nr++] = user;
+                    break;
+                }
+        }
+        assert_int_equal(n, nr);
+        assert_memory_equal(got, ref, (size_t)nr * sizeof(int64_t));
+        assert_int_equal(als_model_users_of_items(m, 3, want, NULL, 0), nr);
+    }
+    int64_t none = 424242, u0;
+    assert_int_equal(als_model_users_of_items(m, 1, &none, &u0, 1), 0);
+    assert_int_equal(als_model_users_of_items(m, 0, NULL, NULL, 0), 0);
+    assert_fails_with(als_model_items_of_user(m, 31337, items, vals, 4), ALS_ENOTFOUND);
+    assert_fails_with(als_model_items_of_user(m, uid(2), items, vals, -1), ALS_ERANGE);
+    assert_fails_with(als_model_items_of_user(NULL, uid(2), items, vals, 4), ALS_EINVAL);
+    assert_fails_with(als_model_users_of_items(m, -1, &none, &u0, 1), ALS_ERANGE);
+    assert_fails_with(als_model_users_of_items(m, 1, NULL, &u0, 1), ALS_EINVAL);
+    assert_fails_with(als_model_users_of_items(m, 1, &none, NULL, 1), ALS_EINVAL);
+    assert_fails_with(als_model_recommend_unseen(m, 31337, 3, items, vals), ALS_ENOTFOUND);
+}
+
+static void test_interactions(void **state) {
+    for (int layout = 0; layout < 2; layout++) { /* shuffled floats; sorted counts */
+        triples t;
+        make_problem(&t, NU, NI, 0.4, 1, 141 + (uint64_t)layout);
+        if (layout == 1) {
+            for (int64_t k = 0; k < t.n; k++) t.v[k] = (float)(k % 4);
+            tr_sort_by_user(&t);
+        }
+        als_ratings *r = tr_ratings(&t);
+        cfg c = {1, ALS_REG_COUNT, ALS_SOLVER_CHOLESKY, 0, 0, 0.1, 2.0, ALS_ITEMEQ_AUTO};
+        als_model *m = fit_model(r, &c, RANK, 2, 5, 2), *l = NULL;
+        check_interactions(m, &t, r);
+        char path[TP];
+        path_in(path, state, "inter.als");
+        assert_ok(als_model_save(m, path));
+        size_t n;
+        unsigned char *orig = slurp(path, &n);
+        assert_int_equal(get_le32(orig + 8), 3);
+        assert_ok(als_model_load(&l, path));
+        check_interactions(l, &t, r);
+        assert_true(mat_bits_equal(als_model_user_factors(m), als_model_user_factors(l)));
+        als_model_destroy(l);
+        /* a refit of the loaded model keeps them again; one byte flipped anywhere in the
+         * interactions section, or the file cut inside it: ALS_EFORMAT */
+        size_t sect = 144 + (size_t)(NU + NI) * (8 + 4 * RANK) + 4; /* version 2's size */
+        assert_true(sect + 24 + (size_t)(NU + 1) * 8 + (size_t)t.n * 2 + 4 <= n);
+        int fd;
+        char bad[TP];
+        path_in(bad, state, "inter_bad.als");
+        write_bytes(bad, orig, n);
+        fd = open(bad, O_RDWR);
+        assert_true(fd >= 0);
+        for (size_t off = sect; off < n; off += 3) {
+            unsigned char flipped = orig[off] ^ 0x21;
+            assert_int_equal(pwrite(fd, &flipped, 1, (off_t)off), 1);
+            als_model *out = NULL;
+            int rc = als_model_load(&out, bad);
+            if (rc != ALS_EFORMAT) print_error("flipped byte %zu of %zu: %d\n", off, n, rc);
+            assert_int_equal(rc, ALS_EFORMAT);
+            assert_null(out);
+            assert_int_equal(pwrite(fd, orig + off, 1, (off_t)off), 1);
+        }
+        for (size_t len = n - 1; len > sect; len -= 5) {
+            assert_int_equal(ftruncate(fd, (off_t)len), 0);
+            expect_load_fails(bad, ALS_EFORMAT, "truncated to", (long)len);
+        }
+        close(fd);
+        free(orig);
+        /* keepInteractions 0: no interactions, format version 2, the calls refuse */
+        assert_ok(als_set_int(m, ALS_PARAM_KEEP_INTERACTIONS, 0));
+        assert_ok(als_model_fit(m, r));
+        assert_int_equal(als_model_num_interactions(m), 0);
+        int64_t items[4], one = iid(0);
+        float vals[4];
+        assert_fails_with(als_model_items_of_user(m, uid(2), items, vals, 4), ALS_ESTATE);
+        assert_fails_with(als_model_users_of_items(m, 1, &one, items, 4), ALS_ESTATE);
+        assert_fails_with(als_model_recommend_unseen(m, uid(2), 3, items, vals), ALS_ESTATE);
+        assert_ok(als_model_save(m, path));
+        orig = slurp(path, &n);
+        assert_int_equal(get_le32(orig + 8), 2);
+        free(orig);
+        assert_ok(als_model_load(&l, path));
+        assert_int_equal(als_model_num_interactions(l), 0);
+        assert_fails_with(als_model_items_of_user(l, uid(2), items, vals, 4), ALS_ESTATE);
+        als_model_destroy(l);
+        als_model *unfit = NULL;
+        assert_ok(als_model_create(&unfit));
+        assert_int_equal(als_model_num_interactions(unfit), 0);
+        assert_fails_with(als_model_items_of_user(unfit, uid(2), items, vals, 4), ALS_ESTATE);
+        als_model_destroy(unfit);
+        als_model_destroy(m);
+        als_ratings_destroy(r);
+        tr_free(&t);
+    }
 }
 
 /* Run identity: each fit draws a new non-zero one, save/load keeps it; a version-1 file
@@ -2349,6 +2494,7 @@ int main(void) {
         DIR_TEST(test_save_load),
         DIR_TEST(test_save_load_compute_loss),
         DIR_TEST(test_load_corrupt),
+        DIR_TEST(test_interactions),
         DIR_TEST(test_run_identity),
         cmocka_unit_test(test_rank_deficient),
         cmocka_unit_test(test_cancel_long_fit),

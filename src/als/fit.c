@@ -503,15 +503,49 @@ ALS_API int als_model_fit(als_model *m, const als_ratings *R) {
             break; /* the factors of iteration `it` are complete: keep them */
         }
     }
+    /* The half-steps' memory goes before the model's copies are made. */
+    als__afree(is.accf);
+    als__afree(is.accd);
+    free(is.cnt);
+    als__afree(is.q);
+    free(is.touched);
+    memset(&is, 0, sizeof is);
+    rowset_free(&byi);
     /* Install the new state. */
     {
         als__idmap um, im;
+        als__inter inter = {0};
+        if (p.keep_inter) { /* the user-major store becomes the model's (copied if borrowed) */
+            size_t vb = vbytes(byu.vk);
+            inter.iw = byu.iw;
+            inter.vk = byu.vk;
+            if (byu.borrowed) {
+                inter.col = als__aalloc((size_t)n, (size_t)byu.iw);
+                inter.val = vb ? als__aalloc((size_t)n, vb) : NULL;
+                if (!inter.col || (vb && !inter.val)) {
+                    als__inter_free(&inter);
+                    rc = als__errf(ALS_ENOMEM, "als_model_fit: out of memory for the interactions "
+                                   "the model keeps (keepInteractions 0 saves it)");
+                    goto done;
+                }
+                memcpy(inter.col, byu.col, (size_t)n * (size_t)byu.iw);
+                if (vb) memcpy(inter.val, byu.val, (size_t)n * vb);
+            } else {
+                inter.col = byu.col;
+                inter.val = byu.val;
+                byu.col = byu.val = NULL;
+            }
+            inter.ptr = byu.ptr;
+            byu.ptr = NULL;
+        }
         if (als__idmap_copy(&um, &R->umap)) {
+            als__inter_free(&inter);
             rc = als__errf(ALS_ENOMEM, "als_model_fit: out of memory");
             goto done;
         }
         if (als__idmap_copy(&im, &R->imap)) {
             als__idmap_free(&um);
+            als__inter_free(&inter);
             rc = als__errf(ALS_ENOMEM, "als_model_fit: out of memory");
             goto done;
         }
@@ -531,6 +565,7 @@ ALS_API int als_model_fit(als_model *m, const als_ratings *R) {
             als__afree(nm.vpanels);
             als__idmap_free(&um);
             als__idmap_free(&im);
+            als__inter_free(&inter);
             rc = als__errf(ALS_ENOMEM, "als_model_fit: out of memory");
             goto done; /* U and V are freed there; m is untouched */
         }
@@ -542,6 +577,7 @@ ALS_API int als_model_fit(als_model *m, const als_ratings *R) {
         m->imap = im;
         m->gram_v = nm.gram_v;
         m->vpanels = nm.vpanels;
+        m->inter = inter;
         m->p_fit = p;
         m->fitted = 1;
         m->run_id = als__new_run_id();

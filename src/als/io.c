@@ -11,7 +11,13 @@
  * Version 1 (still read, run identity 0) is the same without the run identity: 136 bytes,
  * CRC of bytes 0..127 at 128, zero at 132.
  * payload: user ids (users x i64), item ids (items x i64), user factors (users x rank f32),
- *          item factors (items x rank f32); trailer: u32 CRC-32 of the payload. */
+ *          item factors (items x rank f32); trailer: u32 CRC-32 of the payload.
+ * Version 3 (since 1.2; written when the model keeps its training interactions, else
+ * version 2) is version 2 followed by the interactions section:
+ *   u32 tag 0x52544E49 ("INTR")   u32 item index bytes (2 or 4)   u32 value kind (0: all
+ *   1, none stored; 1: u16; 2: f32)   u32 zero   i64 interactions n
+ *   row pointers ((users + 1) x i64: 0, non-decreasing, n)   item rows (n x 2 or 4 bytes)
+ *   values (n x 0, 2 or 4 bytes)   u32 CRC-32 of the section before it. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +25,8 @@
 
 #include "als/model_internal.h"
 
-#define HDR 144   /* version 2 */
+#define HDR 144   /* versions 2 and 3 */
+#define INTR_TAG 0x52544E49u
 #define HDR_V1 136
 #define NPF 10
 static const unsigned char MAGIC[8] = {0x89, 'A', 'L', 'S', 'M', 'D', 'L', '\n'};
@@ -37,7 +44,8 @@ ALS_API int als_model_save(const als_model *m, const char *path) {
     int64_t r = (int64_t)p.rank, nu = als_matrix_rows(m->U), ni = als_matrix_rows(m->V);
     unsigned char h[HDR] = {0};
     memcpy(h, MAGIC, 8);
-    als__st32(h + 8, 2);
+    const als__inter *x = &m->inter;
+    als__st32(h + 8, x->ptr ? 3 : 2); /* version 2 readers still read models without them */
     als__st32(h + 12, 0x01020304u);
     als__st64(h + 16, (uint64_t)r);
     als__st64(h + 24, (uint64_t)nu);
@@ -58,7 +66,77 @@ ALS_API int als_model_save(const als_model *m, const char *path) {
     unsigned char tr[4];
     als__st32(tr, w.crc);
     als__wfile_write(&w, tr, 4);
+    if (x->ptr) {
+        int64_t n = x->ptr[nu];
+        size_t vb = x->vk == ALS__V_F32 ? 4 : x->vk == ALS__V_U16 ? 2 : 0;
+        unsigned char sh[24] = {0};
+        als__st32(sh, INTR_TAG);
+        als__st32(sh + 4, (uint32_t)x->iw);
+        als__st32(sh + 8, (uint32_t)x->vk);
+        als__st64(sh + 16, (uint64_t)n);
+        w.crc = 0;
+        als__wfile_write(&w, sh, sizeof sh);
+        als__wfile_write(&w, x->ptr, (size_t)(nu + 1) * 8);
+        als__wfile_write(&w, x->col, (size_t)n * (size_t)x->iw);
+        if (vb) als__wfile_write(&w, x->val, (size_t)n * vb);
+        als__st32(tr, w.crc);
+        als__wfile_write(&w, tr, 4);
+    }
     return als__wfile_commit(&w);
+}
+
+/* Version 3's interactions section, validated (row pointers, item rows in range, finite
+ * values) before it becomes the model's. */
+static int read_inter(als__rfile *f, als__inter *x, int64_t nu, int64_t ni) {
+    const char *path = f->path;
+    unsigned char sh[24];
+    memset(x, 0, sizeof *x);
+    f->crc = 0;
+    int rc = als__rfile_read(f, sh, sizeof sh);
+    if (rc) return rc;
+    uint32_t iw = als__ld32(sh + 4), vk = als__ld32(sh + 8);
+    int64_t n = (int64_t)als__ld64(sh + 16);
+    size_t vb = vk == ALS__V_F32 ? 4 : vk == ALS__V_U16 ? 2 : 0;
+    uint64_t want;
+    if (als__ld32(sh) != INTR_TAG || (iw != 2 && iw != 4) || vk > ALS__V_F32 || als__ld32(sh + 12) != 0 ||
+        n < 0 || (iw == 2 && ni > 65536) ||
+        __builtin_mul_overflow((uint64_t)n, (uint64_t)iw + vb, &want) ||
+        __builtin_add_overflow(want, (uint64_t)(nu + 1) * 8 + 4, &want) || want != f->size - f->pos)
+        return als__errf(ALS_EFORMAT, "%s: corrupt or truncated interactions section", path);
+    x->iw = (int)iw;
+    x->vk = (int)vk;
+    x->ptr = malloc((size_t)(nu + 1) * sizeof(int64_t));
+    x->col = als__aalloc((size_t)(n ? n : 1), iw);
+    x->val = vb ? als__aalloc((size_t)(n ? n : 1), vb) : NULL;
+    if (!x->ptr || !x->col || (vb && !x->val)) {
+        als__inter_free(x);
+        return als__errf(ALS_ENOMEM, "als_model_load: out of memory for %lld interactions", (long long)n);
+    }
+    if ((rc = als__rfile_read(f, x->ptr, (size_t)(nu + 1) * 8)) ||
+        (rc = als__rfile_read(f, x->col, (size_t)n * iw)) ||
+        (vb && (rc = als__rfile_read(f, x->val, (size_t)n * vb)))) {
+        als__inter_free(x);
+        return rc;
+    }
+    uint32_t crc = f->crc;
+    unsigned char tr[4];
+    if ((rc = als__rfile_read(f, tr, 4)) || als__ld32(tr) != crc) {
+        als__inter_free(x);
+        return rc ? rc : als__errf(ALS_EFORMAT, "%s: interactions checksum mismatch (corrupt file)", path);
+    }
+    int ok = x->ptr[0] == 0 && x->ptr[nu] == n;
+    for (int64_t u = 0; ok && u < nu; u++) ok = x->ptr[u] <= x->ptr[u + 1];
+    for (int64_t e = 0; ok && e < n; e++) {
+        int64_t row = iw == 2 ? ((const uint16_t *)x->col)[e] : ((const int32_t *)x->col)[e];
+        ok = row >= 0 && row < ni;
+    }
+    for (int64_t e = 0; ok && vk == ALS__V_F32 && e < n; e++) ok = isfinite(((const float *)x->val)[e]);
+    if (!ok) {
+        als__inter_free(x);
+        return als__errf(ALS_EFORMAT, "%s: the interactions section is inconsistent (row pointers, "
+                         "item rows or values out of range)", path);
+    }
+    return ALS_OK;
 }
 
 static int read_ids(als__rfile *f, als__idmap *map, int64_t n) {
@@ -93,8 +171,8 @@ ALS_API int als_model_load(als_model **out, const char *path) {
         goto fail;
     }
     uint32_t version = als__ld32(h + 8);
-    if (version != 1 && version != 2) {
-        rc = als__errf(ALS_EFORMAT, "%s: format version %u, this library reads 1 and 2", path,
+    if (version < 1 || version > 3) {
+        rc = als__errf(ALS_EFORMAT, "%s: format version %u, this library reads 1 to 3", path,
                        version);
         goto fail;
     }
@@ -113,7 +191,7 @@ ALS_API int als_model_load(als_model **out, const char *path) {
     uint64_t want, t;
     if (r < 1 || r > 1024 || nu < 0 || ni < 0 || nu > INT32_MAX || ni > INT32_MAX ||
         __builtin_mul_overflow((uint64_t)(nu + ni), 8 + 4 * (uint64_t)r, &want) ||
-        __builtin_add_overflow(want, (uint64_t)hdr + 4, &t) || t != f.size) {
+        __builtin_add_overflow(want, (uint64_t)hdr + 4, &t) || (version < 3 ? t != f.size : t > f.size)) {
         rc = als__errf(ALS_EFORMAT, "%s: sizes in the header do not match the file (truncated or corrupt)", path);
         goto fail;
     }
@@ -144,6 +222,8 @@ ALS_API int als_model_load(als_model **out, const char *path) {
         rc = als__errf(ALS_EFORMAT, "%s: payload checksum mismatch (corrupt file)", path);
         goto fail;
     }
+    if (version >= 3 && (rc = read_inter(&f, &m->inter, nu, ni))) goto fail;
+    m->p.keep_inter = m->inter.ptr != NULL; /* what the file holds; a refit keeps as much */
     if (als__first_nonfinite_row(als_matrix_data(m->U), nu, r, r) >= 0 ||
         als__first_nonfinite_row(als_matrix_data(m->V), ni, r, r) >= 0) {
         rc = als__errf(ALS_EFORMAT, "%s: stored factors hold NaN or Inf", path);

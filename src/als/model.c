@@ -32,6 +32,9 @@ static const param_info PARAMS[] = {
     {ALS_PARAM_ITEM_EQUATIONS, "itemEquations", 0, 0, 2, ALS_ITEMEQ_AUTO,
      "item half-step: 0 auto (by memory), 1 user-major (per-thread item systems, no copy), "
      "2 item-major (an item-major copy of the ratings)"},
+    {ALS_PARAM_KEEP_INTERACTIONS, "keepInteractions", 0, 0, 1, 1,
+     "1: the model keeps (and saves) its training interactions for items_of_user, "
+     "users_of_items and recommend_unseen"},
     {ALS_PARAM_NUM_THREADS, "numThreads", 0, 0, 4096, 0, "threads; 0 = all cores"},
 };
 #define NPARAMS (sizeof PARAMS / sizeof PARAMS[0])
@@ -57,6 +60,7 @@ static double *slot(als_model *m, int key) {
     case ALS_PARAM_COMPUTE_LOSS: return &m->p.compute_loss;
     case ALS_PARAM_NUM_THREADS: return &m->p.num_threads;
     case ALS_PARAM_ITEM_EQUATIONS: return &m->p.item_eq;
+    case ALS_PARAM_KEEP_INTERACTIONS: return &m->p.keep_inter;
     default: return NULL;
     }
 }
@@ -165,7 +169,8 @@ ALS_API int als_set_param(als_model *m, const char *name, const char *value) {
     }
     int64_t v;
     int bad = 0;
-    if (p->key == ALS_PARAM_IMPLICIT || p->key == ALS_PARAM_NONNEGATIVE || p->key == ALS_PARAM_COMPUTE_LOSS) {
+    if (p->key == ALS_PARAM_IMPLICIT || p->key == ALS_PARAM_NONNEGATIVE || p->key == ALS_PARAM_COMPUTE_LOSS ||
+        p->key == ALS_PARAM_KEEP_INTERACTIONS) {
         bad = parse_bool(value, &v);
     } else if (p->key == ALS_PARAM_SOLVER && !strcasecmp(value, "cholesky")) {
         v = ALS_SOLVER_CHOLESKY;

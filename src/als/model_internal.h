@@ -10,9 +10,20 @@
 /* Parameters as doubles (one table drives set/get/explain); the seed also exactly. */
 typedef struct {
     double rank, max_iter, implicit, nonnegative, reg, alpha, reg_scaling, seed, solver,
-        cg_steps, compute_loss, num_threads, item_eq;
+        cg_steps, compute_loss, num_threads, item_eq, keep_inter;
     int64_t seed_exact;
 } als__params;
+
+/* The training interactions by user (model rows), kept for the calls that need who rated
+ * what (als_model_items_of_user, users_of_items, recommend_unseen): ptr[users + 1], the
+ * item rows (iw bytes each) and the values (ALS__V_*), as narrow as the ratings were. */
+typedef struct {
+    int64_t *ptr; /* NULL: none kept */
+    void *col, *val;
+    int iw, vk;
+} als__inter;
+
+void als__inter_free(als__inter *x);
 
 struct als_model {
     als__params p;     /* current settings */
@@ -26,6 +37,7 @@ struct als_model {
     als__idmap umap, imap; /* external id -> factor row */
     double *gram_v;        /* V^T V (rank x rank), for fold-in */
     float *vpanels;        /* item factors as a panel database, for recommend */
+    als__inter inter;      /* the training interactions (keepInteractions) */
 };
 
 void als__params_default(als__params *p);

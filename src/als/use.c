@@ -16,6 +16,7 @@ void als__model_clear(als_model *m) {
     m->gram_v = NULL;
     als__afree(m->vpanels);
     m->vpanels = NULL;
+    als__inter_free(&m->inter);
     m->fitted = 0;
     m->run_id = 0;
 }
@@ -85,21 +86,37 @@ static int cmp_i64(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-ALS_API int als_model_recommend(const als_model *m, int64_t user_id, int64_t k,
-                                const als_ratings *exclude, int64_t *items, float *scores) {
-    if (!m || !items) return als__errf(ALS_EINVAL, "als_model_recommend: NULL argument");
-    if (!m->fitted) return als__errf(ALS_ESTATE, "als_model_recommend: the model is not fitted");
-    if (k < 1) return als__errf(ALS_ERANGE, "als_model_recommend: k = %lld, must be >= 1", (long long)k);
-    int rc0 = als__out_fits(1, k, sizeof(int64_t) + (scores ? sizeof(float) : 0), "als_model_recommend", "k");
+/* The recommendation shared by als_model_recommend (exclusions from a ratings handle) and
+ * als_model_recommend_unseen (from the kept interactions). */
+static int recommend(const als_model *m, int64_t user_id, int64_t k, const als_ratings *exclude,
+                     int unseen, int64_t *items, float *scores, const char *fn) {
+    if (!m || !items) return als__errf(ALS_EINVAL, "%s: NULL argument", fn);
+    if (!m->fitted) return als__errf(ALS_ESTATE, "%s: the model is not fitted", fn);
+    if (k < 1) return als__errf(ALS_ERANGE, "%s: k = %lld, must be >= 1", fn, (long long)k);
+    int rc0 = als__out_fits(1, k, sizeof(int64_t) + (scores ? sizeof(float) : 0), fn, "k");
     if (rc0) return rc0;
+    if (unseen && !m->inter.ptr)
+        return als__errf(ALS_ESTATE, "%s: the model keeps no training interactions (trained with "
+                         "keepInteractions 0, or loaded from a file saved before version 1.2)", fn);
     int64_t u = als__idmap_get(&m->umap, user_id);
-    if (u < 0) return als__errf(ALS_ENOTFOUND, "als_model_recommend: user %lld is not in the model", (long long)user_id);
+    if (u < 0) return als__errf(ALS_ENOTFOUND, "%s: user %lld is not in the model", fn, (long long)user_id);
     int r = (int)m->p_fit.rank;
     int64_t *ex = NULL, nex = 0;
+    if (unseen) {
+        int64_t a = m->inter.ptr[u], e = m->inter.ptr[u + 1];
+        ex = malloc((size_t)(e > a ? e - a : 1) * sizeof(int64_t));
+        if (!ex) return als__errf(ALS_ENOMEM, "%s: out of memory", fn);
+        for (int64_t t = a; t < e; t++) {
+            int64_t row = m->inter.iw == 2 ? ((const uint16_t *)m->inter.col)[t]
+                                           : ((const int32_t *)m->inter.col)[t];
+            ex[nex++] = m->imap.ids[row];
+        }
+        qsort(ex, (size_t)nex, sizeof(int64_t), cmp_i64);
+    }
     if (exclude && exclude->n > 0) {
         int64_t du = als__idmap_get(&exclude->umap, user_id);
         ex = malloc((size_t)exclude->n * sizeof(int64_t));
-        if (!ex) return als__errf(ALS_ENOMEM, "als_model_recommend: out of memory");
+        if (!ex) return als__errf(ALS_ENOMEM, "%s: out of memory", fn);
         for (int64_t t = 0; du >= 0 && t < exclude->n; t++)
             if (exclude->urow[t] == du) ex[nex++] = als__r_item(exclude, t);
         qsort(ex, (size_t)nex, sizeof(int64_t), cmp_i64);
@@ -108,7 +125,7 @@ ALS_API int als_model_recommend(const als_model *m, int64_t user_id, int64_t k,
     int64_t ni = als_matrix_rows(m->V);
     als__db db = {m->vpanels, NULL, m->imap.ids, 0, ni, r, (ni + ALS_PANEL - 1) / ALS_PANEL};
     float *q = als__aalloc((size_t)r, sizeof(float));
-    int rc = q ? ALS_OK : als__errf(ALS_ENOMEM, "als_model_recommend: out of memory");
+    int rc = q ? ALS_OK : als__errf(ALS_ENOMEM, "%s: out of memory", fn);
     if (!rc) {
         memcpy(q, als_matrix_data_const(m->U) + u * r, (size_t)r * sizeof(float));
         rc = als__search_db(&db, als__scan_for(0), 1, q, 1, k, nex ? &f : NULL, scores, items);
@@ -116,4 +133,97 @@ ALS_API int als_model_recommend(const als_model *m, int64_t user_id, int64_t k,
     als__afree(q);
     free(ex);
     return rc;
+}
+
+ALS_API int als_model_recommend(const als_model *m, int64_t user_id, int64_t k,
+                                const als_ratings *exclude, int64_t *items, float *scores) {
+    return recommend(m, user_id, k, exclude, 0, items, scores, "als_model_recommend");
+}
+
+ALS_API int als_model_recommend_unseen(const als_model *m, int64_t user_id, int64_t k,
+                                       int64_t *items, float *scores) {
+    return recommend(m, user_id, k, NULL, 1, items, scores, "als_model_recommend_unseen");
+}
+
+/* ------------------------------------------------------------------ kept interactions */
+
+void als__inter_free(als__inter *x) {
+    free(x->ptr);
+    als__afree(x->col);
+    als__afree(x->val);
+    memset(x, 0, sizeof *x);
+}
+
+ALS_API int64_t als_model_num_interactions(const als_model *m) {
+    if (!m || !m->fitted || !m->inter.ptr) return 0;
+    return m->inter.ptr[als_matrix_rows(m->U)];
+}
+
+static int inter_ready(const als_model *m, const char *fn) {
+    if (!m->fitted) return als__errf(ALS_ESTATE, "%s: the model is not fitted", fn);
+    if (!m->inter.ptr)
+        return als__errf(ALS_ESTATE, "%s: the model keeps no training interactions (trained with "
+                         "keepInteractions 0, or loaded from a file saved before version 1.2)", fn);
+    return ALS_OK;
+}
+
+ALS_API int64_t als_model_items_of_user(const als_model *m, int64_t user_id, int64_t *items_out,
+                                        float *values_out, int64_t cap) {
+    static const char fn[] = "als_model_items_of_user";
+    if (!m) return als__errf(ALS_EINVAL, "%s: model is NULL", fn);
+    if (cap < 0) return als__errf(ALS_ERANGE, "%s: cap = %lld is negative", fn, (long long)cap);
+    int rc = inter_ready(m, fn);
+    if (rc) return rc;
+    int64_t u = als__idmap_get(&m->umap, user_id);
+    if (u < 0) return als__errf(ALS_ENOTFOUND, "%s: user %lld is not in the model", fn, (long long)user_id);
+    const als__inter *x = &m->inter;
+    int64_t a = x->ptr[u], n = x->ptr[u + 1] - a;
+    for (int64_t t = 0; t < n && t < cap; t++) {
+        int64_t e = a + t;
+        if (items_out) {
+            int64_t row = x->iw == 2 ? ((const uint16_t *)x->col)[e] : ((const int32_t *)x->col)[e];
+            items_out[t] = m->imap.ids[row];
+        }
+        if (values_out)
+            values_out[t] = x->vk == ALS__V_ONE   ? 1.0f
+                            : x->vk == ALS__V_U16 ? (float)((const uint16_t *)x->val)[e]
+                                                  : ((const float *)x->val)[e];
+    }
+    return n;
+}
+
+ALS_API int64_t als_model_users_of_items(const als_model *m, int64_t n_items, const int64_t *items,
+                                         int64_t *users_out, int64_t cap) {
+    static const char fn[] = "als_model_users_of_items";
+    if (!m || (!items && n_items > 0) || (!users_out && cap > 0))
+        return als__errf(ALS_EINVAL, "%s: NULL argument", fn);
+    if (n_items < 0 || cap < 0)
+        return als__errf(ALS_ERANGE, "%s: n_items = %lld and cap = %lld must be >= 0", fn,
+                         (long long)n_items, (long long)cap);
+    int rc = inter_ready(m, fn);
+    if (rc) return rc;
+    const als__inter *x = &m->inter;
+    int64_t ni = als_matrix_rows(m->V), nu = als_matrix_rows(m->U), found = 0;
+    unsigned char *want = calloc((size_t)(ni ? ni : 1), 1);
+    if (!want) return als__errf(ALS_ENOMEM, "%s: out of memory", fn);
+    int any = 0;
+    for (int64_t t = 0; t < n_items; t++) {
+        int64_t i = als__idmap_get(&m->imap, items[t]);
+        if (i >= 0) want[i] = 1, any = 1;
+    }
+    for (int64_t u = 0; any && u < nu; u++) {
+        int hit = 0;
+        if (x->iw == 2) {
+            const uint16_t *c = x->col;
+            for (int64_t e = x->ptr[u]; e < x->ptr[u + 1] && !hit; e++) hit = want[c[e]];
+        } else {
+            const int32_t *c = x->col;
+            for (int64_t e = x->ptr[u]; e < x->ptr[u + 1] && !hit; e++) hit = want[c[e]];
+        }
+        if (!hit) continue;
+        if (found < cap) users_out[found] = m->umap.ids[u];
+        found++;
+    }
+    free(want);
+    return found;
 }

@@ -4,7 +4,7 @@
  * Usage:
  *   bench_als --data FILE [--rank R] [--solver cg|cholesky] [--iters N] [--threads T]
  *             [--cg-steps S] [--reg L] [--alpha A] [--chunk ROWS]
- *             [--item-eq auto|user-major|item-major] [--order file|shuffled]
+ *             [--item-eq auto|user-major|item-major] [--order file|shuffled] [--keep 0|1]
  *             [--test TEST.csv --k K] [--label NAME]
  *
  * FILE is a gen_implicit file: binary (int32 user, int32 item, float32 count after a 64-byte
@@ -13,7 +13,8 @@
  * held in memory whole; a .csv is read with als_ratings_read_csv. The time of this step is
  * build_s. --order shuffled adds the chunks of a binary file in a seeded random order, each
  * chunk's rows shuffled, so that the ratings are not grouped by user (input in any order:
- * the fit then builds its user-major copy). --item-eq sets ALS_PARAM_ITEM_EQUATIONS.
+ * the fit then builds its user-major copy). --item-eq sets ALS_PARAM_ITEM_EQUATIONS, --keep
+ * ALS_PARAM_KEEP_INTERACTIONS (default 1, the library's: the model keeps the interactions).
  *
  * Training: implicitPrefs=1, regScaling none, regParam L (0.01), alpha A (1), cgSteps S (3),
  * solver, rank R (10), maxIter N (3), numThreads T (0 = all cores). The progress callback
@@ -52,7 +53,7 @@
 typedef struct {
     const char *data, *test, *label;
     int64_t rank, iters, threads, cg_steps, chunk, k;
-    int solver, item_eq, shuffled;
+    int solver, item_eq, shuffled, keep;
     double reg, alpha;
 } options;
 
@@ -100,6 +101,7 @@ static void parse_args(int argc, char **argv, options *o) {
     o->cg_steps = 3;
     o->chunk = 1 << 20;
     o->k = 10;
+    o->keep = 1;
     o->solver = ALS_SOLVER_CG;
     o->reg = 0.01;
     o->alpha = 1.0;
@@ -119,6 +121,7 @@ static void parse_args(int argc, char **argv, options *o) {
         else if (strcmp(a, "--k") == 0) o->k = parse_int(a, v, 1, 1000000);
         else if (strcmp(a, "--reg") == 0) o->reg = parse_double(a, v);
         else if (strcmp(a, "--alpha") == 0) o->alpha = parse_double(a, v);
+        else if (strcmp(a, "--keep") == 0) o->keep = (int)parse_int(a, v, 0, 1);
         else if (strcmp(a, "--item-eq") == 0) {
             if (strcmp(v, "auto") == 0) o->item_eq = ALS_ITEMEQ_AUTO;
             else if (strcmp(v, "user-major") == 0) o->item_eq = ALS_ITEMEQ_USER_MAJOR;
@@ -299,6 +302,7 @@ int main(int argc, char **argv) {
     set_int(m, ALS_PARAM_REG_SCALING, ALS_REG_NONE, "als_set_int(regScaling)");
     set_int(m, ALS_PARAM_NUM_THREADS, o.threads, "als_set_int(numThreads)");
     set_int(m, ALS_PARAM_ITEM_EQUATIONS, o.item_eq, "als_set_int(itemEquations)");
+    set_int(m, ALS_PARAM_KEEP_INTERACTIONS, o.keep, "als_set_int(keepInteractions)");
     set_double(m, ALS_PARAM_REG, o.reg, "als_set_double(regParam)");
     set_double(m, ALS_PARAM_ALPHA, o.alpha, "als_set_double(alpha)");
     progress pr;
@@ -346,13 +350,13 @@ int main(int argc, char **argv) {
     printf("RESULT impl=ours data=%s rank=%lld solver=%s cg_steps=%lld reg=%g alpha=%g "
            "threads=%lld users=%lld items=%lld nnz=%lld iters=%d iter_s=%.3f iters_s=%s "
            "build_s=%.2f setup_s=%.2f fit_s=%.2f rss_mb=%.0f rss_build_mb=%.0f csr_csc_mb=%.0f "
-           "bytes_per_nnz=%.2f item_eq=%s order=%s%s\n",
+           "bytes_per_nnz=%.2f item_eq=%s order=%s keep=%d%s\n",
            o.label ? o.label : "-", (long long)o.rank, o.solver == ALS_SOLVER_CG ? "cg" : "cholesky",
            (long long)o.cg_steps, o.reg, o.alpha, (long long)threads_used, (long long)users,
            (long long)items, (long long)nnz, pr.n, median, iters_s, build_s, setup_s, fit_s,
            peak_rss_mb(), rss_build, csr_csc_mb, peak_rss_mb() * 1048576.0 / (double)(nnz ? nnz : 1),
            o.item_eq == ALS_ITEMEQ_USER_MAJOR ? "user-major" : o.item_eq == ALS_ITEMEQ_ITEM_MAJOR ? "item-major" : "auto",
-           o.shuffled ? "shuffled" : "file", quality);
+           o.shuffled ? "shuffled" : "file", o.keep, quality);
     fflush(stdout);
     als_model_destroy(m);
     als_ratings_destroy(R);
