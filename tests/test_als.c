@@ -1894,6 +1894,28 @@ static void test_interactions(void **state) {
             expect_load_fails(bad, ALS_EFORMAT, "truncated to", (long)len);
         }
         close(fd);
+        /* counts past 2^31 and 2^62: an interaction count whose byte size wraps around 2^64
+         * to exactly the bytes present (with a valid checksum) is refused, as is one just
+         * past 2^31 with row pointers to match */
+        if (layout == 1) {
+            static const uint64_t fake[2] = {(1ull << 62), (1ull << 31)};
+            for (int f2 = 0; f2 < 2; f2++) {
+                unsigned char *b2 = malloc(n);
+                assert_non_null(b2);
+                memcpy(b2, orig, n);
+                uint64_t real = 0, cnt;
+                for (int i = 7; i >= 0; i--) real = real << 8 | b2[sect + 16 + i];
+                assert_int_equal(real, t.n);
+                cnt = f2 == 0 ? fake[0] + real : fake[1] + real;
+                for (int i = 0; i < 8; i++) b2[sect + 16 + i] = (unsigned char)(cnt >> (8 * i));
+                if (f2 == 1) /* the last row pointer agrees with the claimed count */
+                    for (int i = 0; i < 8; i++) b2[sect + 24 + 8 * NU + i] = (unsigned char)(cnt >> (8 * i));
+                put_le32(b2 + n - 4, crc32_ref(b2 + sect, n - 4 - sect));
+                write_bytes(bad, b2, n);
+                expect_load_fails(bad, ALS_EFORMAT, "interaction count past 2^31/2^62", (long)f2);
+                free(b2);
+            }
+        }
         free(orig);
         /* keepInteractions 0: no interactions, format version 2, the calls refuse */
         assert_ok(als_set_int(m, ALS_PARAM_KEEP_INTERACTIONS, 0));
