@@ -175,6 +175,10 @@ _PROTOS = [
     (als, "als_model_predict", cint, [vp, i64, vp, vp, vp]),
     (als, "als_model_fold_in", i64, [vp, i64, vp, vp, vp]),
     (als, "als_model_recommend", cint, [vp, i64, i64, vp, vp, vp]),
+    (als, "als_model_recommend_unseen", cint, [vp, i64, i64, vp, vp]),
+    (als, "als_model_num_interactions", i64, [vp]),
+    (als, "als_model_items_of_user", i64, [vp, i64, vp, vp, i64]),
+    (als, "als_model_users_of_items", i64, [vp, i64, vp, vp, i64]),
     (als, "als_model_save", cint, [vp, cstr]),
     (als, "als_model_load", cint, [vpp, cstr]),
     (als, "als_model_export_npy", cint, [vp, cstr]),
@@ -212,7 +216,8 @@ _PROTOS = [
 _OPTIONAL = {"als_ratings_add_named", "als_ratings_write_ids_run", "als_ratings_read_ids_run",
              "als_model_run_id", "als_model_cancel", "als_shard_ids", "als_shard_init_factors",
              "als_shard_gram", "als_shard_solve_users", "als_shard_item_equations",
-             "als_shard_solve_items", "als_model_set_factors"}
+             "als_shard_solve_items", "als_model_set_factors", "als_model_recommend_unseen",
+             "als_model_num_interactions", "als_model_items_of_user", "als_model_users_of_items"}
 missing = set()
 
 

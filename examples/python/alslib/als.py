@@ -772,7 +772,10 @@ class ALS(_lib.Handle):
                 kind, vals = classify(users, "users")
                 raise AlsError(ENOTFOUND, "recommend: user %r is not in the model"
                                % vals[int(np.flatnonzero(bad)[0])])
-        excl = kk.seen.h if (exclude_seen and getattr(kk, "seen", None) is not None) else None
+        # the model's own interactions (libals >= 1.2): each user's row, not a scan of all
+        # the ratings per user; else the ratings given to fit()
+        unseen = exclude_seen and self._kept(kk)
+        excl = kk.seen.h if (exclude_seen and not unseen and getattr(kk, "seen", None) is not None) else None
         # beyond the catalogue there is only padding: ask the library for no more
         kq = min(k + len(flt), max(len(self._side(kk, "item")["ids"]), 1))
         ids = out_array((len(u), k), np.int64, -1, "recommend: k = %d" % k)
@@ -780,8 +783,12 @@ class ALS(_lib.Handle):
         bi = np.empty(kq, dtype=np.int64)
         bs = np.empty(kq, dtype=np.float32)
         for j, uid in enumerate(u):
-            _lib.check(_lib.als.als_model_recommend(kk.h, int(uid), kq, excl, bi.ctypes.data,
-                                                    bs.ctypes.data))
+            if unseen:
+                _lib.check(_lib.als.als_model_recommend_unseen(kk.h, int(uid), kq, bi.ctypes.data,
+                                                               bs.ctypes.data))
+            else:
+                _lib.check(_lib.als.als_model_recommend(kk.h, int(uid), kq, excl, bi.ctypes.data,
+                                                        bs.ctypes.data))
             keep = bi != -1  # -1 is padding; other negative ids are real items
             if len(flt):
                 keep &= ~np.isin(bi, flt)
@@ -790,6 +797,48 @@ class ALS(_lib.Handle):
             scores[j, :len(got)] = bs[got]
         out = self._out_ids(kk, "item", ids)
         return (out[0], scores[0]) if scalar else (out, scores)
+
+    @staticmethod
+    def _kept(k):
+        """Whether the fitted keeper's model keeps its training interactions."""
+        if "als_model_num_interactions" in _lib.missing:
+            return False
+        return _lib.als.als_model_num_interactions(k.h) > 0
+
+    @property
+    def num_interactions(self):
+        """Training interactions the model keeps (0: none; keepInteractions=0, or a model
+        file saved before libals 1.2)."""
+        return int(_lib.als.als_model_num_interactions(self._fitted().h))
+
+    def items_of_user(self, user):
+        """The user's training interactions -> (items, values), in training order (ids or
+        names as given to fit). Needs the kept interactions (AlsError ESTATE otherwise)."""
+        kk = self._fitted()
+        u = self._model_ids(kk, "user", [user], "items_of_user")
+        if u[0] == -1 and self._side(kk, "user")["names"] is not None:
+            raise AlsError(ENOTFOUND, "items_of_user: user %r is not in the model" % (user,))
+        n = int(_lib.check(_lib.als.als_model_items_of_user(kk.h, int(u[0]), None, None, 0)))
+        items = np.empty(max(n, 1), np.int64)
+        vals = np.empty(max(n, 1), np.float32)
+        _lib.check(_lib.als.als_model_items_of_user(kk.h, int(u[0]), items.ctypes.data,
+                                                    vals.ctypes.data, n))
+        return self._out_ids(kk, "item", items[:n]), vals[:n].copy()
+
+    def users_of_items(self, items):
+        """Distinct users with a training interaction with any of the items (the buyers of
+        target items), in the model's user order; unknown items are ignored. One pass over
+        the kept interactions (AlsError ESTATE when the model keeps none)."""
+        kk = self._fitted()
+        ids = self._model_ids(kk, "item", items if np.ndim(items) else [items], "users_of_items")
+        ids = np.ascontiguousarray(ids[ids != -1] if self._side(kk, "item")["names"] is not None
+                                   else ids, np.int64)
+        n = int(_lib.check(_lib.als.als_model_users_of_items(kk.h, len(ids), ids.ctypes.data
+                                                             if len(ids) else None, None, 0)))
+        out = np.empty(max(n, 1), np.int64)
+        _lib.check(_lib.als.als_model_users_of_items(kk.h, len(ids), ids.ctypes.data
+                                                     if len(ids) else None, out.ctypes.data, n))
+        return self._out_ids(kk, "user", out[:n])
 
     def _item_index(self, k, kind):
         """A FlatIndex over the item or user factors (kind: 'item-ip', 'item-cos',
