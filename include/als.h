@@ -336,6 +336,22 @@ ALS_API int als_ratings_get(const als_ratings *r, int64_t i, int64_t *user, int6
  */
 ALS_API int als_ratings_read_csv(als_ratings **out, const char *path, const char *options);
 
+/**
+ * @brief Progress of a long read: bytes read so far, the file's size (0 when it has none,
+ *        e.g. a pipe) and the rows kept so far. Returning non-zero cancels the read.
+ */
+typedef int (*als_read_progress_fn)(void *user, int64_t bytes_read, int64_t bytes_total,
+                                    int64_t rows);
+/**
+ * @brief als_ratings_read_csv with a progress callback, called every 2^20 lines and once
+ *        at the end (from the calling thread). Since 1.2.
+ * @retval as als_ratings_read_csv, and ALS_ECANCELED when the callback asked to stop
+ *         (nothing is returned then).
+ */
+ALS_API int als_ratings_read_csv_progress(als_ratings **out, const char *path,
+                                          const char *options, als_read_progress_fn progress,
+                                          void *user);
+
 /** @brief Rows skipped by read_csv with skip_bad=1 (0 otherwise). */
 ALS_API int64_t als_ratings_bad_rows(const als_ratings *r);
 /**

@@ -685,6 +685,56 @@ static void test_csv_string_ids(void **state) {
 }
 
 /* Many rows across the reader's internal chunks, with string ids checked one by one. */
+typedef struct {
+    int calls, cancel_at;
+    int64_t last_bytes, last_total, last_rows;
+    int monotone;
+} read_log;
+
+static int on_read(void *user, int64_t bytes, int64_t total, int64_t rows) {
+    read_log *l = user;
+    if (bytes < l->last_bytes || rows < l->last_rows || bytes > total) l->monotone = 0;
+    l->last_bytes = bytes, l->last_total = total, l->last_rows = rows;
+    return ++l->calls == l->cancel_at;
+}
+
+/* Long reads report progress every 2^20 lines and once at the end (bytes of the file,
+ * rows kept), and a callback's non-zero return cancels the read. */
+static void test_csv_progress(void **state) {
+    (void)state;
+    const int64_t n = (1 << 20) + 4321;
+    char path[TP];
+    tu_tmpname(path, sizeof path, ".csv");
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (int64_t k = 0; k < n; k++) fprintf(f, "%lld,%lld\n", (long long)(k % 977), (long long)(k % 131));
+    assert_int_equal(fclose(f), 0);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    read_log l = {0, 0, 0, 0, 0, 1};
+    als_ratings *r = NULL;
+    assert_ok(als_ratings_read_csv_progress(&r, path, NULL, on_read, &l));
+    assert_int_equal(als_ratings_rows(r), n);
+    assert_int_equal(l.calls, 2); /* at line 2^20, and at the end */
+    assert_true(l.monotone);
+    assert_int_equal(l.last_bytes, (int64_t)st.st_size);
+    assert_int_equal(l.last_total, (int64_t)st.st_size);
+    assert_int_equal(l.last_rows, n);
+    als_ratings_destroy(r);
+    for (int at = 1; at <= 2; at++) { /* cancel mid-file, and at the end */
+        read_log c = {0, at, 0, 0, 0, 1};
+        r = SENTINEL;
+        assert_fails_with(als_ratings_read_csv_progress(&r, path, NULL, on_read, &c), ALS_ECANCELED);
+        assert_null(r);
+        assert_int_equal(c.calls, at);
+    }
+    /* no callback: the plain read */
+    assert_ok(als_ratings_read_csv_progress(&r, path, NULL, NULL, NULL));
+    assert_int_equal(als_ratings_rows(r), n);
+    als_ratings_destroy(r);
+    unlink(path);
+}
+
 static void test_csv_many_rows(void **state) {
     (void)state;
     const int64_t n = 150000;
@@ -1406,6 +1456,7 @@ int main(void) {
         cmocka_unit_test(test_csv_times),
         cmocka_unit_test(test_csv_string_ids),
         cmocka_unit_test(test_csv_many_rows),
+        cmocka_unit_test(test_csv_progress),
         cmocka_unit_test(test_csv_bad_rows),
         cmocka_unit_test(test_csv_skip_bad),
         cmocka_unit_test(test_csv_errors),

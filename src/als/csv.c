@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "als/als_internal.h"
 
@@ -251,6 +252,9 @@ typedef struct {
     int64_t *u, *it, *t;
     float *v;
     char why[160];          /* what is wrong with the current row */
+    als_read_progress_fn progress; /* als_ratings_read_csv_progress, or NULL */
+    void *progress_user;
+    int64_t bytes, total;   /* bytes read so far, the file's size (0 if unknown) */
 } csv_reader;
 
 static int bad(csv_reader *R, const char *fmt, ...) ALS_PRINTF(2, 3);
@@ -405,6 +409,13 @@ static int read_lines(csv_reader *R, FILE *f) {
         size_t len = (size_t)got;
         char *s = line;
         lineno++;
+        R->bytes += got;
+        if (R->progress && (lineno & ((1 << 20) - 1)) == 0 &&
+            R->progress(R->progress_user, R->bytes, R->total, R->r->n + R->cnt) != 0) {
+            rc = als__errf(ALS_ECANCELED, "%s: reading canceled by the progress callback at line "
+                           "%lld", R->path, (long long)lineno);
+            break;
+        }
         if (len && s[len - 1] == '\n') s[--len] = '\0';
         if (len && s[len - 1] == '\r') s[--len] = '\0';
         if (lineno == 1 && len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) s += 3, len -= 3;
@@ -447,13 +458,16 @@ static int read_lines(csv_reader *R, FILE *f) {
     return rc;
 }
 
-ALS_API int als_ratings_read_csv(als_ratings **out, const char *path, const char *options) {
+static int read_csv(als_ratings **out, const char *path, const char *options,
+                    als_read_progress_fn progress, void *user) {
     if (!out) return als__errf(ALS_EINVAL, FN ": out is NULL");
     *out = NULL;
     if (!path) return als__errf(ALS_EINVAL, FN ": path is NULL");
     csv_reader R;
     memset(&R, 0, sizeof R);
     R.path = path;
+    R.progress = progress;
+    R.progress_user = user;
     FILE *f = NULL;
     int rc = parse_options(&R.o, path, options);
     if (!rc) {
@@ -473,8 +487,14 @@ ALS_API int als_ratings_read_csv(als_ratings **out, const char *path, const char
         if (!R.u || !R.it || !R.t || !R.v) rc = als__errf(ALS_ENOMEM, FN ": out of memory");
     }
     if (!rc) rc = als_ratings_create(&R.r);
-    if (!rc) rc = read_lines(&R, f);
+    if (!rc) {
+        struct stat st;
+        if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode)) R.total = (int64_t)st.st_size;
+        rc = read_lines(&R, f);
+    }
     if (!rc) rc = flush(&R);
+    if (!rc && progress && progress(user, R.bytes, R.total, R.r->n) != 0)
+        rc = als__errf(ALS_ECANCELED, "%s: reading canceled by the progress callback at its end", path);
     if (f) fclose(f);
     free(R.u);
     free(R.it);
@@ -492,4 +512,14 @@ ALS_API int als_ratings_read_csv(als_ratings **out, const char *path, const char
     R.r->inames = R.dict[1];
     *out = R.r;
     return ALS_OK;
+}
+
+ALS_API int als_ratings_read_csv(als_ratings **out, const char *path, const char *options) {
+    return read_csv(out, path, options, NULL, NULL);
+}
+
+ALS_API int als_ratings_read_csv_progress(als_ratings **out, const char *path,
+                                          const char *options, als_read_progress_fn progress,
+                                          void *user) {
+    return read_csv(out, path, options, progress, user);
 }
