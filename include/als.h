@@ -674,6 +674,19 @@ ALS_API int64_t als_model_items_of_user(const als_model *m, int64_t user_id, int
                                         float *values_out, int64_t cap);
 
 /**
+ * @brief als_model_items_of_user by factor rows: user row user_row's interactions as item
+ *        factor rows (rows of als_model_item_factors), for hosts that index by row (e.g.
+ *        to build their own item-major view in one pass without id lookups). Since 1.2.
+ * @return the row's number of interactions (may exceed cap), or a negative error code.
+ * @retval ALS_EINVAL NULL model.  @retval ALS_ERANGE cap < 0 or user_row outside [0, users).
+ * @retval ALS_ESTATE not fitted, or no interactions kept.
+ * Thread safety: safe (read-only).
+ */
+ALS_API int64_t als_model_interaction_rows(const als_model *m, int64_t user_row,
+                                           int32_t *item_rows_out, float *values_out,
+                                           int64_t cap);
+
+/**
  * @brief The distinct users with a training interaction with any of the items (the buyers
  *        of a target item), in the model's user order, up to cap. Unknown items are ignored.
  *        One pass over the kept interactions: O(interactions), whatever the number of items.

@@ -1806,6 +1806,16 @@ static void check_interactions(const als_model *m, const triples *t, const als_r
         }
         assert_int_equal(k, n);
         assert_int_equal(als_model_items_of_user(m, uid(u), NULL, NULL, 0), n);
+        { /* the same by factor rows */
+            int32_t rows[512];
+            float rv[512];
+            int64_t ur = als_model_user_row(m, uid(u));
+            assert_int_equal(als_model_interaction_rows(m, ur, rows, rv, 512), n);
+            for (int64_t j = 0; j < n; j++) {
+                assert_true(als_model_item_ids(m)[rows[j]] == items[j]);
+                assert_memory_equal(&rv[j], &vals[j], sizeof(float));
+            }
+        }
         if (n > 1) { /* a short buffer gets the first cap, the count is the whole */
             int64_t one[1];
             assert_int_equal(als_model_items_of_user(m, uid(u), one, NULL, 1), n);
@@ -1845,6 +1855,10 @@ static void check_interactions(const als_model *m, const triples *t, const als_r
     assert_fails_with(als_model_users_of_items(m, 1, NULL, &u0, 1), ALS_EINVAL);
     assert_fails_with(als_model_users_of_items(m, 1, &none, NULL, 1), ALS_EINVAL);
     assert_fails_with(als_model_recommend_unseen(m, 31337, 3, items, vals), ALS_ENOTFOUND);
+    int32_t rows[4];
+    assert_fails_with(als_model_interaction_rows(m, -1, rows, vals, 4), ALS_ERANGE);
+    assert_fails_with(als_model_interaction_rows(m, NU, rows, vals, 4), ALS_ERANGE);
+    assert_fails_with(als_model_interaction_rows(m, 0, rows, vals, -1), ALS_ERANGE);
 }
 
 static void test_interactions(void **state) {

@@ -167,6 +167,19 @@ static int inter_ready(const als_model *m, const char *fn) {
     return ALS_OK;
 }
 
+/* Row u's entries [a, a + n) of the kept interactions, up to cap, as item rows / values. */
+static void inter_row(const als__inter *x, int64_t a, int64_t n, int64_t cap, int32_t *rows,
+                      float *vals) {
+    for (int64_t t = 0; t < n && t < cap; t++) {
+        int64_t e = a + t;
+        if (rows) rows[t] = x->iw == 2 ? ((const uint16_t *)x->col)[e] : ((const int32_t *)x->col)[e];
+        if (vals)
+            vals[t] = x->vk == ALS__V_ONE   ? 1.0f
+                      : x->vk == ALS__V_U16 ? (float)((const uint16_t *)x->val)[e]
+                                            : ((const float *)x->val)[e];
+    }
+}
+
 ALS_API int64_t als_model_items_of_user(const als_model *m, int64_t user_id, int64_t *items_out,
                                         float *values_out, int64_t cap) {
     static const char fn[] = "als_model_items_of_user";
@@ -178,17 +191,27 @@ ALS_API int64_t als_model_items_of_user(const als_model *m, int64_t user_id, int
     if (u < 0) return als__errf(ALS_ENOTFOUND, "%s: user %lld is not in the model", fn, (long long)user_id);
     const als__inter *x = &m->inter;
     int64_t a = x->ptr[u], n = x->ptr[u + 1] - a;
-    for (int64_t t = 0; t < n && t < cap; t++) {
-        int64_t e = a + t;
-        if (items_out) {
-            int64_t row = x->iw == 2 ? ((const uint16_t *)x->col)[e] : ((const int32_t *)x->col)[e];
-            items_out[t] = m->imap.ids[row];
-        }
-        if (values_out)
-            values_out[t] = x->vk == ALS__V_ONE   ? 1.0f
-                            : x->vk == ALS__V_U16 ? (float)((const uint16_t *)x->val)[e]
-                                                  : ((const float *)x->val)[e];
+    inter_row(x, a, n, cap, NULL, values_out);
+    for (int64_t t = 0; items_out && t < n && t < cap; t++) {
+        int64_t e = a + t, row = x->iw == 2 ? ((const uint16_t *)x->col)[e] : ((const int32_t *)x->col)[e];
+        items_out[t] = m->imap.ids[row];
     }
+    return n;
+}
+
+ALS_API int64_t als_model_interaction_rows(const als_model *m, int64_t user_row,
+                                           int32_t *item_rows_out, float *values_out,
+                                           int64_t cap) {
+    static const char fn[] = "als_model_interaction_rows";
+    if (!m) return als__errf(ALS_EINVAL, "%s: model is NULL", fn);
+    if (cap < 0) return als__errf(ALS_ERANGE, "%s: cap = %lld is negative", fn, (long long)cap);
+    int rc = inter_ready(m, fn);
+    if (rc) return rc;
+    if (user_row < 0 || user_row >= als_matrix_rows(m->U))
+        return als__errf(ALS_ERANGE, "%s: user row %lld is outside [0, %lld)", fn,
+                         (long long)user_row, (long long)als_matrix_rows(m->U));
+    int64_t a = m->inter.ptr[user_row], n = m->inter.ptr[user_row + 1] - a;
+    inter_row(&m->inter, a, n, cap, item_rows_out, values_out);
     return n;
 }
 
