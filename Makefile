@@ -202,10 +202,12 @@ demo: deps-demo lib $(LOOKALIKE)
 # BENCH_ONLY=search or BENCH_ONLY=als runs one of the two benchmarks (default: both).
 # BENCH_ONLY=exact: IVF exact mode against flat search, and mapped against copying loads.
 # BENCH_ONLY=expand runs only the audience-expansion benchmark at the seed's scale (minutes;
-# never part of the default run).
-bench: deps-bench lib $(BENCH)
+# never part of the default run). BENCH_ONLY=als-scale: ALS at 876 M and 193 M interactions
+# and 100 M CSV rows through lookalike train (tens of minutes, 13 GB of data; not default).
+bench: deps-bench lib $(BENCH) $(LOOKALIKE)
 	@only=$${BENCH_ONLY:-}; fail=0; \
-	case "$$only" in ""|search|als|expand|exact|ivfbuild) ;; *) echo "bench: BENCH_ONLY is search, als, expand, exact or ivfbuild"; exit 2;; esac; \
+	case "$$only" in ""|search|als|als-scale|expand|exact|ivfbuild) ;; *) echo "bench: BENCH_ONLY is search, als, als-scale, expand, exact or ivfbuild"; exit 2;; esac; \
+	if [ "$$only" = als-scale ]; then sh tests/bench/run_als_scale.sh $(BUILD)/bench $(LOOKALIKE) || fail=1; exit $$fail; fi; \
 	if [ "$$only" = ivfbuild ]; then sh tests/bench/run_ivfbuild.sh $(BUILD)/bench || fail=1; exit $$fail; fi; \
 	if [ "$$only" = exact ]; then for a in "1000000 5000 4000 5" "1000000 5000 4000 20" "1000000 5000 4000 5 --uniform" \
 	    "4470000 20000 8461 5 --mmap $(BUILD)/bench/exact.vidx" "4470000 20000 8461 20"; do \

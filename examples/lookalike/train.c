@@ -104,6 +104,24 @@ int lk_user_col_name(const lk_args *a, const char *path, char *buf, size_t cap) 
     return 0;
 }
 
+/* Reading progress on stderr for long files: a line every 10 s or so (the library calls
+ * back every 2^20 lines). */
+typedef struct {
+    const char *path;
+    double t0, last;
+} read_progress;
+
+static int on_read(void *user, int64_t bytes, int64_t total, int64_t rows) {
+    read_progress *p = user;
+    double t = lk_now();
+    if (t - p->last < 10.0 || bytes >= total) return 0;
+    p->last = t;
+    fprintf(stderr, "read %s: %lld rows so far, %.0f%% of %.0f MB, %.2f M rows/s\n", p->path,
+            (long long)rows, total > 0 ? 100.0 * (double)bytes / (double)total : 0.0,
+            (double)total / 1e6, (double)rows / (t - p->t0) / 1e6);
+    return 0;
+}
+
 int lk_read_ratings(const lk_args *a, const char *path, int want_time, als_ratings **out) {
     char opts[2048];
     int rc;
@@ -112,16 +130,20 @@ int lk_read_ratings(const lk_args *a, const char *path, int want_time, als_ratin
     if ((rc = lk_csv_options(a, want_time, opts, sizeof opts))) return rc;
     if ((rc = check_columns(a, path, want_time))) return rc;
     double t0 = lk_now();
-    if ((rc = als_ratings_read_csv(out, path, opts))) return lk_lib_fail("reading the ratings", rc);
+    read_progress pr = {path, t0, t0};
+    rc = lk_arg_flag(a, "quiet") ? als_ratings_read_csv(out, path, opts)
+                                 : als_ratings_read_csv_progress(out, path, opts, on_read, &pr);
+    if (rc) return lk_lib_fail("reading the ratings", rc);
     if (als_ratings_rows(*out) == 0) {
         als_ratings_destroy(*out);
         *out = NULL;
         return lk_fail("%s: no ratings in the file", path);
     }
     if (!lk_arg_flag(a, "quiet"))
-        fprintf(stderr, "read %s: %lld rows, %lld users, %lld items in %.2f s\n", path,
-                (long long)als_ratings_rows(*out), (long long)als_ratings_num_users(*out),
-                (long long)als_ratings_num_items(*out), lk_now() - t0);
+        fprintf(stderr, "read %s: %lld rows, %lld users, %lld items in %.2f s (%.2f M rows/s)\n",
+                path, (long long)als_ratings_rows(*out), (long long)als_ratings_num_users(*out),
+                (long long)als_ratings_num_items(*out), lk_now() - t0,
+                (double)als_ratings_rows(*out) / (lk_now() - t0 + 1e-9) / 1e6);
     int64_t bad = als_ratings_bad_rows(*out);
     if (bad) { /* said even with --quiet: the data is not what the user thinks */
         int64_t lines[16];
