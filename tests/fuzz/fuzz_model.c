@@ -6,7 +6,8 @@
  *   bit 0: set the item count (offset 32) to what the file length implies for the stated
  *          rank and users, when it divides evenly
  *   bit 1: recompute the header CRC (version 1: bytes 0..127 at 128; else 0..135 at 136)
- *   bit 2: recompute the payload CRC (the last 4 bytes) */
+ *   bit 2: recompute the payload CRC (the last 4 bytes; in version 3 the payload's CRC
+ *          after the factors and the interactions section's CRC, the last 4 bytes) */
 #include <math.h>
 
 #include "fuzz_util.h"
@@ -40,7 +41,61 @@ static void repair(unsigned char *f, size_t n, unsigned mode) {
         if (ver == 1) fz_st32(f + 128, fz_crc32(f, 128));
         else fz_st32(f + 136, fz_crc32(f, 136));
     }
-    if (mode & 4) fz_st32(f + n - 4, fz_crc32(f + hdr, n - hdr - 4));
+    if (mode & 4) {
+        uint64_t r = fz_ld64(f + 16), nu = fz_ld64(f + 24), ni = fz_ld64(f + 32), body;
+        if (ver == 3 && r >= 1 && r <= 1024 && nu < (1u << 30) && ni < (1u << 30) &&
+            (body = (nu + ni) * (8 + 4 * r)) + hdr + 4 <= n) {
+            fz_st32(f + hdr + body, fz_crc32(f + hdr, body));
+            size_t sec = hdr + body + 4;
+            if (n >= sec + 4) fz_st32(f + n - 4, fz_crc32(f + sec, n - sec - 4));
+        } else {
+            fz_st32(f + n - 4, fz_crc32(f + hdr, n - hdr - 4));
+        }
+    }
+}
+
+/* The kept interactions (format version 3): counts agree between the calls, every item row
+ * is a real row, buyers are distinct known users, recommend_unseen leaves the seen out. */
+static void check_interactions(const als_model *m, int64_t k) {
+    int64_t nu = als_matrix_rows(als_model_user_factors(m)), ni = als_matrix_rows(als_model_item_factors(m));
+    int64_t total = als_model_num_interactions(m), sum = 0;
+    const int64_t *uid = als_model_user_ids(m), *iid = als_model_item_ids(m);
+    int32_t rows[64];
+    float vals[64];
+    int64_t items[64];
+    if (total == 0) {
+        if (nu) FZ_CHECK(als_model_items_of_user(m, uid[0], items, vals, 64) == ALS_ESTATE, "no rows");
+        return;
+    }
+    for (int64_t u = 0; u < nu; u++) {
+        int64_t c = als_model_interaction_rows(m, u, rows, vals, 64);
+        FZ_CHECK(c >= 0, "interaction_rows rc %lld", (long long)c);
+        sum += c;
+        for (int64_t j = 0; j < c && j < 64; j++) {
+            FZ_CHECK(rows[j] >= 0 && rows[j] < ni, "item row %d", rows[j]);
+            FZ_CHECK(isfinite(vals[j]), "value %g", vals[j]);
+        }
+        if (u < 3) {
+            int64_t c2 = als_model_items_of_user(m, uid[u], items, NULL, 64);
+            FZ_CHECK(c2 == c, "items_of_user %lld vs %lld", (long long)c2, (long long)c);
+            for (int64_t j = 0; j < c && j < 64; j++) FZ_CHECK(items[j] == iid[rows[j]], "item id");
+            if (ni) {
+                int64_t out[8];
+                float sc[8];
+                int64_t kk = k < 8 ? k : 8;
+                FZ_CHECK(als_model_recommend_unseen(m, uid[u], kk, out, sc) == ALS_OK, "unseen");
+                for (int64_t t = 0; t < kk; t++)
+                    for (int64_t j = 0; j < c && j < 64 && out[t] != -1; j++)
+                        FZ_CHECK(out[t] != items[j] || als_model_item_row(m, -1) >= 0, "seen item recommended");
+            }
+        }
+    }
+    FZ_CHECK(sum == total, "rows %lld vs %lld", (long long)sum, (long long)total);
+    if (ni) {
+        int64_t buyers[16], b = als_model_users_of_items(m, 1, &iid[0], buyers, 16);
+        FZ_CHECK(b >= 0 && b <= nu, "buyers %lld", (long long)b);
+        for (int64_t j = 0; j < b && j < 16; j++) FZ_CHECK(als_model_user_row(m, buyers[j]) >= 0, "buyer");
+    }
 }
 
 static void check_recommend(const als_model *m, int64_t user, int64_t k, const als_ratings *ex,
@@ -134,6 +189,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         check_recommend(m, uid[0], k, ex, iid[0]);
         als_ratings_destroy(ex);
     }
+    check_interactions(m, k);
     int64_t tmp_i[8];
     FZ_CHECK(als_model_recommend(m, unused_id(m, als_model_user_row), k, NULL, tmp_i, NULL) == ALS_ENOTFOUND,
              "unknown user");
