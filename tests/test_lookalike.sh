@@ -58,8 +58,8 @@ ITEM=$(sed -n 's/.*10th \([^,]*\),.*/\1/p' "$T/out")
 awk -F, -v it="$ITEM" 'NR > 1 && $2 == it { print $1 }' "$T/p.csv" | sort -u >"$T/seeds"
 
 lk train --ratings "$T/p.csv" --header --out "$T/m.als" --rank 8 --maxIter 8 &&
-  [ -s "$T/m.als" ] && [ -s "$T/m.als.inter" ] && [ -f "$T/m.als.ids" ] &&
-  ok "train writes the model, .inter and .ids" || ko "train"
+  [ -s "$T/m.als" ] && [ -s "$T/m.als.info" ] && [ -f "$T/m.als.ids" ] && [ ! -e "$T/m.als.inter" ] &&
+  ok "train writes the model (with its interactions), .info and .ids, no .inter" || ko "train"
 grep -q 'iteration 8/8' "$T/err" && ok "train reports progress on stderr" || ko "train progress"
 lk index --model "$T/m.als" --kind flat --out "$T/flat.vidx" && ok "index flat" || ko "index flat"
 lk index --model "$T/m.als" --kind ivf --nlist 20 --metric cosine --out "$T/ivf.vidx" &&
@@ -132,22 +132,26 @@ expect_fail "seeds with no vector" "$T/bad.csv" expand --model "$T/m.als" --inde
 expect_fail "unknown option" "$T/bad.csv" expand --model "$T/m.als" --index "$T/flat.vidx" --item 1 --bogus 1 --out "$T/bad.csv"
 expect_fail "bad ALS parameter" "$T/bad.als" train --ratings "$T/p.csv" --header --rank 0 --out "$T/bad.als"
 expect_fail "corrupt model" "$T/bad.csv" expand --model "$T/p.csv" --index "$T/flat.vidx" --item 1 --out "$T/bad.csv"
-head -c 100 "$T/m.als.inter" >"$T/trunc.als.inter"; cp "$T/m.als" "$T/trunc.als"
-expect_fail "truncated interactions file" "$T/bad.csv" expand --model "$T/trunc.als" --index "$T/flat.vidx" --item "$ITEM" --out "$T/bad.csv"
+head -c 30 "$T/m.als.info" >"$T/trunc.als.info"; cp "$T/m.als" "$T/trunc.als"; cp "$T/m.als.ids" "$T/trunc.als.ids"
+expect_fail "truncated .info file" "$T/bad.csv" expand --model "$T/trunc.als" --index "$T/flat.vidx" --item "$ITEM" --out "$T/bad.csv"
+# the model's interactions section cut short: the library refuses the file
+msz=$(wc -c <"$T/m.als"); head -c $((msz - 9)) "$T/m.als" >"$T/trunc2.als"
+cp "$T/m.als.info" "$T/trunc2.als.info"; cp "$T/m.als.ids" "$T/trunc2.als.ids"
+expect_fail "model cut inside its interactions" "$T/bad.csv" expand --model "$T/trunc2.als" --index "$T/flat.vidx" --item "$ITEM" --out "$T/bad.csv"
 expect_fail "unwritable output" "$T/nodir/a.csv" expand --model "$T/m.als" --index "$T/flat.vidx" --item "$ITEM" --out "$T/nodir/a.csv"
 
 # ---- files from two training runs never mix (issue: an index of another run was read
-# out of bounds). Every pair of model / .inter / .ids / index / .meta is tried. ----
+# out of bounds). Every pair of model / .info / .ids / index / .meta is tried. ----
 lk train --ratings "$T/p.csv" --header --out "$T/m2.als" --rank 8 --maxIter 2 --quiet &&
   lk index --model "$T/m2.als" --kind flat --out "$T/flat2.vidx" || ko "second training run"
 mix() { # mix NAME: a copy of m.als's set under NAME.als, side files then replaced by the caller
-  for x in "" .inter .ids; do cp "$T/m.als$x" "$T/$1.als$x"; done
+  for x in "" .info .ids; do cp "$T/m.als$x" "$T/$1.als$x"; done
 }
 expect_fail "index of another run" "$T/bad.csv" expand --model "$T/m.als" --index "$T/flat2.vidx" --item "$ITEM" --out "$T/bad.csv"
 grep -q 'another training run' "$T/err" || ko "index of another run: message names the cause"
-mix mixi; cp "$T/m2.als.inter" "$T/mixi.als.inter"
-expect_fail ".inter of another run" "$T/bad.csv" expand --model "$T/mixi.als" --index "$T/flat.vidx" --item "$ITEM" --out "$T/bad.csv"
-grep -q 'another training run' "$T/err" || ko ".inter of another run: message names the cause"
+mix mixi; cp "$T/m2.als.info" "$T/mixi.als.info"
+expect_fail ".info of another run" "$T/bad.csv" expand --model "$T/mixi.als" --index "$T/flat.vidx" --item "$ITEM" --out "$T/bad.csv"
+grep -q 'another training run' "$T/err" || ko ".info of another run: message names the cause"
 mix mixd; cp "$T/m2.als.ids" "$T/mixd.als.ids"
 expect_fail ".ids of another run" "$T/bad.csv" expand --model "$T/mixd.als" --index "$T/flat.vidx" --item "$ITEM" --out "$T/bad.csv"
 grep -q 'another training run' "$T/err" || ko ".ids of another run: message names the cause"
@@ -279,6 +283,80 @@ if lk backtest --ratings "$T/p.csv" --header --time-col date --fraction 0.8 --it
   ok "backtest measures seedclf and a blend (the blend last in --route)"
 else ko "backtest seedclf/blend"; fi
 
+# ---- i2c2u: k-means clusters of the seeds, one search from each centroid ----
+for c in auto 3; do
+  if lk expand --model "$T/m.als" --index "$T/flat.vidx" --item "$ITEM" --route i2c2u --seed-clusters $c \
+      --audience 300 --out "$T/a.csv"; then
+    check_audience "expand i2c2u (--seed-clusters $c)" "$T/a.csv" 300 "$T/seeds"; else ko "expand i2c2u $c"; fi
+done
+if lk expand --model "$T/m.als" --index "$T/ivf.vidx" --item "$ITEM" --route i2c2u --audience 300 --out "$T/a1.csv" &&
+   lk expand --model "$T/m.als" --index "$T/ivf.vidx" --item "$ITEM" --route i2c2u --audience 300 --out "$T/a2.csv" &&
+   cmp -s "$T/a1.csv" "$T/a2.csv"; then check_audience "expand i2c2u (ivf), deterministic" "$T/a1.csv" 300 "$T/seeds"
+else ko "i2c2u determinism"; fi
+if lk expand --model "$T/m.als" --index "$T/flat.vidx" --seeds "$T/seeds20" --route i2c2u --audience 100 --out "$T/a.csv"; then
+  check_audience "expand --seeds --route i2c2u" "$T/a.csv" 100 "$T/seeds20"; else ko "expand --seeds i2c2u"; fi
+expect_fail "--seed-clusters 0" "$T/bad.csv" expand --model "$T/m.als" --index "$T/flat.vidx" --item "$ITEM" --route i2c2u --seed-clusters 0 --out "$T/bad.csv"
+if lk backtest --ratings "$T/p.csv" --header --time-col date --fraction 0.8 --item "$ITEM" --audience 100,300 \
+     --rank 8 --maxIter 3 --route i2u2u,i2c2u --out "$T/btc.csv" --quiet &&
+   grep -q '^i2u2u,100,' "$T/btc.csv" && grep -q '^i2c2u,100,' "$T/btc.csv"; then
+  ok "backtest compares per-seed search (i2u2u) with clustered seeds (i2c2u)"
+else ko "backtest i2c2u"; fi
+
+# ---- the harder generated log: items of several communities, heavy users without taste ----
+HG="--users 3000 --items 300 --purchases 60000 --communities 10 --seed 7 --item-communities 3 --heavy-affinity 0.05"
+if lk gen --out "$T/h.csv" $HG && lk gen --out "$T/h2.csv" $HG && cmp -s "$T/h.csv" "$T/h2.csv" &&
+   ! cmp -s "$T/h.csv" "$T/p.csv"; then ok "gen --item-communities --heavy-affinity: a different log, deterministic"
+else ko "gen harder log"; fi
+expect_fail "gen --item-communities > --communities" "$T/bad.csv" gen --out "$T/bad.csv" --communities 4 --item-communities 5
+
+# ---- tune: the choice on validation carved from the training period; the test period once ----
+TG="--rank 4 8 --alpha 1 --regParam 0.01 --maxIter 4 --route i2u2u i2u i2c2u seedclf blend:i2u,i2c2u --k auto --agg sum --seed-clusters auto 3 --activity 0 1"
+if lk tune --ratings "$T/p.csv" --header --time-col date --time-split 2024-10-01 --top-items 3 --audience 100,300 \
+     $TG --dir "$T/tu" --quiet && grep -q 'chosen on validation; test rows not read until the choice was made' "$T/out" &&
+   [ "$(wc -l <"$T/tu/tune_grid.csv")" -eq 15 ] && [ -s "$T/tu/tune_test.csv" ]; then
+  ok "tune: the whole grid (2 ALS x 7 route settings) in tune_grid.csv, the test in tune_test.csv"
+  cp "$T/out" "$T/tu.out"
+else ko "tune"; fi
+if command -v gnuplot >/dev/null 2>&1; then
+  [ -s "$T/tu/tune.png" ] && ok "tune plot" || ko "tune plot"; fi
+# the test period poisoned (its users and items replaced at random, its dates kept): the same
+# grid on validation (all but its two timing columns) and the same choice; only the test
+# numbers change
+awk -F, 'BEGIN { OFS = ","; srand(5) } NR > 1 && $3 >= "2024-10-01" { $1 = int(rand() * 3000); $2 = int(rand() * 300) } { print }' \
+  "$T/p.csv" >"$T/poison.csv"
+if lk tune --ratings "$T/poison.csv" --header --time-col date --time-split 2024-10-01 --top-items 3 --audience 100,300 \
+     $TG --dir "$T/tup" --quiet &&
+   [ "$(cut -d, -f11,12 --complement "$T/tu/tune_grid.csv")" = "$(cut -d, -f11,12 --complement "$T/tup/tune_grid.csv")" ] &&
+   [ "$(grep '^tune: chosen:' "$T/tu.out")" = "$(grep '^tune: chosen:' "$T/out")" ] &&
+   ! cmp -s "$T/tu/tune_test.csv" "$T/tup/tune_test.csv"; then
+  ok "tune: a poisoned test period gives the same validation grid and the same choice ($(sed -n 's/^tune: chosen: \([^ ]*\).*/\1/p' "$T/out"))"
+else ko "tune: poisoned test period changed the choice"; fi
+# the test rows are unreadable until the choice: a read there (test hook) kills the program
+LOOKALIKE_TUNE_PEEK=1 $W "$L" tune --ratings "$T/p.csv" --header --time-col date --time-split 2024-10-01 --top-items 3 \
+  --audience 100,300 --rank 4 --alpha 1 --regParam 0.01 --maxIter 2 --route i2u --dir "$T/tupk" --quiet >/dev/null 2>&1
+rc=$?
+[ $rc -ne 0 ] && ! [ -e "$T/tupk/tune_test.csv" ] && ok "tune: reading a test row before the choice crashes (exit $rc)" ||
+  ko "tune: a test row was readable before the choice (exit $rc)"
+# the chosen settings, given to backtest, give the test numbers tune reported
+OPTS=$(sed -n 's/^tune: the chosen settings as backtest options (the same test numbers): //p' "$T/tu.out")
+ROUTE=$(echo "$OPTS" | sed -n 's/^--route \([^ ]*\).*/\1/p'); case $ROUTE in blend:*) RN=blend ;; *) RN=$ROUTE ;; esac
+# shellcheck disable=SC2086
+if [ -n "$OPTS" ] && lk backtest --ratings "$T/p.csv" --header --time-col date --time-split 2024-10-01 --top-items 3 \
+     --audience 100,300 $OPTS --out "$T/tub.csv" --quiet &&
+   [ "$(awk -F, -v r="$RN" '$1 == r { printf "%.2f ", $7 }' "$T/tub.csv")" = \
+     "$(awk -F, '$1 == "chosen" { printf "%.2f ", $5 }' "$T/tu/tune_test.csv")" ]; then
+  ok "tune: backtest $OPTS gives the test lifts tune reported"
+else ko "tune: backtest with the chosen settings ($OPTS) differs from tune's test numbers"; fi
+# --train/--test with the same rows gives what --time-split gives (validation by time in both)
+if lk tune --train "$T/tr.csv" --test "$T/te.csv" --header --time-col date --top-items 3 --audience 100,300 \
+     $TG --dir "$T/tuf" --quiet && cmp -s "$T/tu/tune_test.csv" "$T/tuf/tune_test.csv"; then
+  ok "tune --train/--test = the same split by --time-split"
+else ko "tune --train/--test"; fi
+expect_fail "tune: --select past the sizes" "$T/tub/tune_test.csv" tune --ratings "$T/p.csv" --header --time-col date \
+  --top-items 3 --audience 100,300 --select 3 --dir "$T/tub"
+expect_fail "tune: --val-split bogus" "$T/tub/tune_test.csv" tune --ratings "$T/p.csv" --header --time-col date \
+  --top-items 3 --val-split later --dir "$T/tub"
+
 # help points at documentation that exists
 lk help && doc=$(sed -n 's/^Walk-through: //p' "$T/out") && [ -f "$doc" ] && ok "help names $doc, which exists" ||
   ko "help's documentation path ($(tail -1 "$T/out"))"
@@ -289,6 +367,11 @@ if [ -f "$ML" ]; then
   if lk backtest --ratings "$ML" --sep tab --time-col 3 --fraction 0.8 --top-items 20 \
       --audience 50,100,200 --out "$T/ml.csv" --quiet; then ok "MovieLens 100K backtest"
   else ko "MovieLens 100K backtest"; fi
+  if lk tune --ratings "$ML" --sep tab --time-col 3 --fraction 0.8 --top-items 20 --audience 25,50 \
+      --rank 16 --alpha 1 --regParam 0.1 --route i2u2u i2c2u blend:i2u,seedclf --k auto --agg sum \
+      --seed-clusters auto --dir "$T/tml" --quiet && grep -q '^chosen,25,' "$T/tml/tune_test.csv"; then
+    ok "MovieLens 100K tune (a small grid)"
+  else ko "MovieLens 100K tune"; fi
 else echo "skip MovieLens 100K: $ML is absent"; fi
 GR=$DATA/groceries/Groceries_dataset.csv
 if [ -f "$GR" ]; then

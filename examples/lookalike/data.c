@@ -1,14 +1,18 @@
 /* lookalike: a fitted model with what the routes need beside it: each item's distinct
  * buyers (as factor rows), each user's activity, and the string-id dictionaries.
  *
- * The model file holds factors and ids only, so `train` writes two files beside it:
- *   MODEL.inter  the interactions as CSR by item, the user column's name and the rows
- *                skipped when reading (binary, validated on load; docs/formats.md)
- *   MODEL.ids    the string-id dictionaries (als_ratings_write_ids; empty for integer ids) */
+ * Since 1.2 the model file holds its training interactions (libals keepInteractions), and
+ * the buyers are built from them on load. `train` writes two small files beside it:
+ *   MODEL.info   text: the run identity, the ratings' user column name and the rows skipped
+ *                when reading (docs/formats.md)
+ *   MODEL.ids    the string-id dictionaries (als_ratings_write_ids; empty for integer ids)
+ * A model written by lookalike 1.1 (no interactions inside) still loads with its
+ * MODEL.inter (the interactions as CSR by item, LKINTER2). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "lookalike.h"
 
@@ -51,6 +55,59 @@ static int dedup_items(lk_data *d) {
     d->item_ptr[d->ni] = w;
     free(mark);
     return 0;
+}
+
+/* The buyers of every item and each user's activity from the model's kept interactions:
+ * one pass to count, one to fill (no id lookups: the library gives factor rows). */
+static int from_model_interactions(lk_data *d) {
+    const als_model *m = d->model;
+    int64_t n = als_model_num_interactions(m), cap = 0;
+    d->item_ptr = calloc((size_t)d->ni + 1, sizeof *d->item_ptr);
+    d->item_users = malloc((size_t)(n ? n : 1) * sizeof *d->item_users);
+    d->user_count = calloc((size_t)(d->nu ? d->nu : 1), sizeof *d->user_count);
+    for (int64_t u = 0; u < d->nu; u++) {
+        int64_t c = als_model_interaction_rows(m, u, NULL, NULL, 0);
+        if (c < 0) return lk_lib_fail("the model's interactions", (int)c);
+        if (c > cap) cap = c;
+    }
+    int32_t *rows = malloc((size_t)(cap ? cap : 1) * sizeof *rows);
+    int64_t *pos = malloc(((size_t)d->ni + 1) * sizeof *pos);
+    if (!d->item_ptr || !d->item_users || !d->user_count || !rows || !pos) {
+        free(rows);
+        free(pos);
+        return lk_fail("out of memory for %lld interactions", (long long)n);
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass) {
+            for (int64_t j = 0; j < d->ni; j++) d->item_ptr[j + 1] += d->item_ptr[j];
+            memcpy(pos, d->item_ptr, ((size_t)d->ni + 1) * sizeof *pos);
+        }
+        for (int64_t u = 0; u < d->nu; u++) {
+            int64_t c = als_model_interaction_rows(m, u, rows, NULL, cap);
+            if (c < 0) {
+                free(rows);
+                free(pos);
+                return lk_lib_fail("the model's interactions", (int)c);
+            }
+            if (!pass) d->user_count[u] = c;
+            for (int64_t e = 0; e < c; e++) {
+                if (pass) d->item_users[pos[rows[e]]++] = (int32_t)u;
+                else d->item_ptr[rows[e] + 1]++;
+            }
+        }
+    }
+    free(rows);
+    free(pos);
+    return dedup_items(d);
+}
+
+int lk_data_from_model(lk_data *d, als_model *m, int buyers) {
+    memset(d, 0, sizeof *d);
+    if (data_init_model(d, m)) return LK_EXIT_FAIL;
+    if (als_model_num_interactions(m) <= 0)
+        return lk_fail("the model keeps no training interactions (trained with "
+                       "keepInteractions false)");
+    return buyers ? from_model_interactions(d) : 0;
 }
 
 int lk_data_from_ratings(lk_data *d, als_model *m, const als_ratings *r) {
@@ -105,32 +162,74 @@ void lk_data_free(lk_data *d) {
     memset(d, 0, sizeof *d);
 }
 
-static int write_all(FILE *f, const void *p, size_t sz, size_t n) {
-    return n == 0 || fwrite(p, sz, n, f) == n ? 0 : -1;
-}
 
 int lk_data_save_sidecars(const lk_data *d, const als_ratings *r, const char *model_path) {
     char path[4200];
     lk_out o;
-    snprintf(path, sizeof path, "%s.inter", model_path);
+    snprintf(path, sizeof path, "%s.info", model_path);
     if (lk_out_open(&o, path)) return LK_EXIT_FAIL;
     const char *col = d->user_col[0] ? d->user_col : "user_id";
-    int64_t hdr[8] = {d->nu, d->ni, d->item_ptr[d->ni], (int64_t)d->run_id, d->bad_rows,
-                      d->n_bad_lines, (int64_t)strlen(col), 0};
-    int64_t lines[16] = {0};
-    memcpy(lines, d->bad_lines, (size_t)d->n_bad_lines * sizeof lines[0]);
-    if (write_all(o.f, INTER_MAGIC, 1, 8) || write_all(o.f, hdr, sizeof hdr[0], 8) ||
-        write_all(o.f, lines, sizeof lines[0], 16) || write_all(o.f, col, 1, strlen(col)) ||
-        write_all(o.f, d->item_ptr, sizeof *d->item_ptr, (size_t)d->ni + 1) ||
-        write_all(o.f, d->item_users, sizeof *d->item_users, (size_t)hdr[2]) ||
-        write_all(o.f, d->user_count, sizeof *d->user_count, (size_t)d->nu)) {
+    /* the column name is written as its bytes in hex: any byte survives the round trip */
+    fprintf(o.f, "lookalike-model 2\nrun %016llx\nuser_col_hex ", (unsigned long long)d->run_id);
+    for (const unsigned char *c = (const unsigned char *)col; *c; c++) fprintf(o.f, "%02x", *c);
+    fprintf(o.f, "\nbad_rows %lld\nbad_lines", (long long)d->bad_rows);
+    for (int i = 0; i < d->n_bad_lines; i++) fprintf(o.f, " %lld", (long long)d->bad_lines[i]);
+    fprintf(o.f, "\n");
+    if (ferror(o.f)) {
         lk_out_abort(&o);
         return lk_fail("%s: write failed", path);
     }
     if (lk_out_commit(&o)) return LK_EXIT_FAIL;
+    /* a MODEL.inter of an earlier training beside this model would only be confusing */
+    snprintf(path, sizeof path, "%s.inter", model_path);
+    if (unlink(path) != 0 && errno != ENOENT) return lk_fail("%s: cannot remove the old file (%s)", path, strerror(errno));
     snprintf(path, sizeof path, "%s.ids", model_path);
     int rc = als_ratings_write_ids_run(r, path, d->run_id);
     if (rc) return lk_lib_fail(path, rc);
+    return 0;
+}
+
+/* MODEL.info: every line checked, the run identity against the model's. */
+static int read_info(lk_data *d, const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return lk_fail("%s: cannot open (%s); it is written by 'lookalike train' beside the model",
+                       path, strerror(errno));
+    char line[1024], hex[600];
+    unsigned long long run = 0;
+    long long bad = -1;
+    int ok = fgets(line, sizeof line, f) && strcmp(line, "lookalike-model 2\n") == 0 &&
+             fgets(line, sizeof line, f) && sscanf(line, "run %16llx\n", &run) == 1 &&
+             fgets(line, sizeof line, f) && sscanf(line, "user_col_hex %599[0-9a-f]\n", hex) == 1 &&
+             strlen(hex) % 2 == 0 && strlen(hex) / 2 < sizeof d->user_col &&
+             fgets(line, sizeof line, f) && sscanf(line, "bad_rows %lld\n", &bad) == 1 && bad >= 0 &&
+             fgets(line, sizeof line, f) && strncmp(line, "bad_lines", 9) == 0;
+    if (ok) {
+        size_t h = strlen(hex) / 2;
+        for (size_t i = 0; i < h; i++) {
+            unsigned v;
+            sscanf(hex + 2 * i, "%2x", &v);
+            d->user_col[i] = (char)v;
+        }
+        d->user_col[h] = 0;
+        ok = memchr(d->user_col, 0, h) == NULL;
+        char *p = line + 9;
+        d->n_bad_lines = 0;
+        while (ok && *p && *p != '\n') {
+            char *end;
+            long long v = strtoll(p, &end, 10);
+            if (end == p || d->n_bad_lines >= 16 || v < 1) ok = 0;
+            else d->bad_lines[d->n_bad_lines++] = v, p = end;
+        }
+        d->bad_rows = bad;
+        ok = ok && d->n_bad_lines <= bad && fgetc(f) == EOF;
+    }
+    fclose(f);
+    if (!ok) return lk_fail("%s: not the info file of a lookalike model (corrupt or truncated)", path);
+    if (run != d->run_id)
+        return lk_fail("%s belongs to another training run than the model (run %016llx, the "
+                       "model's is %016llx): use the files 'lookalike train' wrote together",
+                       path, run, (unsigned long long)d->run_id);
     return 0;
 }
 
@@ -211,8 +310,13 @@ int lk_data_load(lk_data *d, const char *model_path) {
         return lk_fail("%s: written before libals 1.1, without a training-run identity, so its "
                        "side files cannot be checked; run 'lookalike train' again", model_path);
     char path[4200];
-    snprintf(path, sizeof path, "%s.inter", model_path);
-    if (read_inter(d, path)) return LK_EXIT_FAIL;
+    if (als_model_num_interactions(m) > 0) { /* lookalike 1.2: the model holds them */
+        snprintf(path, sizeof path, "%s.info", model_path);
+        if (read_info(d, path) || from_model_interactions(d)) return LK_EXIT_FAIL;
+    } else { /* a model of lookalike 1.1, with its interactions beside it */
+        snprintf(path, sizeof path, "%s.inter", model_path);
+        if (read_inter(d, path)) return LK_EXIT_FAIL;
+    }
     if ((rc = als_ratings_create(&d->names_owned))) return lk_lib_fail("dictionaries", rc);
     d->names = d->names_owned;
     snprintf(path, sizeof path, "%s.ids", model_path);

@@ -63,7 +63,14 @@ int lk_write_audience(const lk_data *d, const char *path, const int64_t *rows,
 
 int lk_expand_parse(const lk_args *a, lk_route_opts *o, int64_t *audience) {
     const char *k = lk_arg(a, "k"), *np = lk_arg(a, "nprobe"), *agg = lk_arg(a, "agg");
-    const char *n = lk_arg(a, "audience");
+    const char *n = lk_arg(a, "audience"), *sc = lk_arg(a, "seed-clusters");
+    o->clusters = 0;
+    o->activity = 0;
+    const char *act = lk_arg(a, "activity");
+    if (act && (lk_parse_double(act, &o->activity) || o->activity < 0 || o->activity > 10))
+        return lk_usage_error("--activity is a number in [0, 10]");
+    if (sc && strcmp(sc, "auto") && lk_parse_i64(sc, 1, 1000, &o->clusters))
+        return lk_usage_error("--seed-clusters is auto or an integer in [1, 1000]");
     o->k = 0;
     o->nprobe = 0;
     o->agg = -1;
@@ -84,18 +91,19 @@ int lk_expand_parse(const lk_args *a, lk_route_opts *o, int64_t *audience) {
 }
 
 const char *const LK_EXPAND_OPTS[] = {"model", "index", "item*", "seeds", "route", "k",
-                                      "audience", "nprobe", "agg", "out", "out-user-col", NULL};
+                                      "audience", "nprobe", "agg", "seed-clusters", "activity", "out",
+                                      "out-user-col", NULL};
 
 /* The expand step on loaded data; shared with `run`. */
 int lk_expand_with(const lk_data *d, vecidx *idx, const lk_index_meta *meta, const lk_args *a,
                    const char *out) {
     const char *items_s[256], *seeds = lk_arg(a, "seeds");
     const char *route_s = lk_arg(a, "route") ? lk_arg(a, "route") : "i2u2u";
-    lk_route_opts o = {0, 0, -1, {0, 0, 0, 0}, 0};
+    lk_route_opts o = LK_ROUTE_OPTS_INIT;
     int ni = lk_arg_all(a, "item", items_s, 256), rc;
     int64_t n, items[256], *seed_rows = NULL, ns = 0, found = 0;
     if (lk_route_parse(route_s) < 0)
-        return lk_usage_error("expand: --route is i2u2u, i2i2u, i2u, seedclf or blend:R1,R2[,...] "
+        return lk_usage_error("expand: --route is i2u2u, i2i2u, i2u, seedclf, i2c2u or blend:R1,R2[,...] "
                               "(distinct routes), not '%s'", route_s);
     if ((ni > 0) == (seeds != NULL)) return lk_usage_error("expand: give --item ID... or --seeds FILE");
     if (ni > 256) return lk_usage_error("expand: at most 256 --item values");

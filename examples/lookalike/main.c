@@ -5,6 +5,7 @@
  *   lookalike index    model -> user index (flat or IVF; cosine, ip or l2)
  *   lookalike expand   target item(s) or seed users -> audience CSV
  *   lookalike backtest time split, then precision / recall / lift of each route
+ *   lookalike tune     choose route, k, aggregate and ALS knobs on validation; test once
  *   lookalike run      train + index + expand in one command
  *
  * Every failure is one line on stderr and a non-zero exit (1: runtime, 2: usage); every
@@ -27,19 +28,29 @@ static const char USAGE[] =
     "usage: lookalike COMMAND [--option value ...]\n"
     "\n"
     "  gen       --out FILE [--users 200000 --items 5000 --purchases 5000000 --communities 50\n"
-    "             --seed 1 --zipf 1.0 --affinity 0.8 --start 2024-01-01 --days 365 --string-ids]\n"
+    "             --seed 1 --zipf 1.0 --affinity 0.8 --start 2024-01-01 --days 365 --string-ids\n"
+    "             --item-communities 1 --heavy-affinity A (harder logs)]\n"
     "  train     --ratings FILE --out MODEL [reading] [ALS] [--quiet]\n"
     "  index     --model MODEL --out INDEX [--kind flat|ivf] [--nlist N] [--metric cosine|ip|l2]\n"
     "  expand    --model MODEL --index INDEX (--item ID... | --seeds FILE) --out AUDIENCE.csv\n"
-    "            [--route i2u2u|i2i2u|i2u|seedclf|blend:i2u,i2u2u,...] [--audience 100000]\n"
+    "            [--route i2u2u|i2i2u|i2u|seedclf|i2c2u|blend:i2u,i2u2u,...] [--audience 100000]\n"
     "            [--k auto|N] [--nprobe P]\n"
-    "            [--agg sum|max|mean]\n"
+    "            [--agg sum|max|mean] [--seed-clusters auto|C (i2c2u)] [--activity A (seedclf)]\n"
     "  backtest  (--ratings FILE (--time-split DATE|--fraction 0.8) | --train FILE --test FILE)\n"
     "            (--item ID... | --top-items N)\n"
-    "            [--route i2u2u,i2i2u,i2u,seedclf,blend:...(last)] [--audience 1000,5000,...]\n"
+    "            [--route i2u2u,i2i2u,i2u,seedclf,i2c2u,blend:...(last)] [--audience 1000,5000,...]\n"
     "            [--out backtest.csv]\n"
-    "            [--dir DIR] [--plot backtest.png] [--kind --nlist --metric --k --nprobe]\n"
-    "            [reading] [ALS]\n"
+    "            [--dir DIR] [--plot backtest.png] [--kind --nlist --metric --k --nprobe --agg\n"
+    "            --seed-clusters --activity] [reading] [ALS]\n"
+    "  tune      (--ratings FILE (--time-split DATE|--fraction 0.8) | --train FILE --test FILE)\n"
+    "            (--item ID... | --top-items N) [--audience 1000,5000,...] [--select 2]\n"
+    "            [--val-fraction 0.8] [--val-split time|random] [--val-seed 1] [--budget SECONDS]\n"
+    "            grid, each a list of values: [--route R ...] [--k auto N ...] [--agg sum max]\n"
+    "            [--seed-clusters auto 3 8] [--activity 0 0.5 1] [--rank 8 16 32] [--alpha 1 10]\n"
+    "            [--regParam 0.01 0.1]\n"
+    "            [--maxIter 10] [--dir tune-out] [--kind --nlist --metric --nprobe] [reading] [ALS]\n"
+    "            chosen on validation carved from the training period; the test period is read\n"
+    "            once, after the choice\n"
     "  run       --ratings FILE --item ID... [--dir DIR] [--out AUDIENCE.csv] [reading] [ALS]\n"
     "            [index and expand options]: train, index and expand in one command\n"
     "  info      --model MODEL: its run identity, sizes, id kinds, skipped rows, parameters\n"
@@ -89,14 +100,14 @@ int lk_cmd_run(int argc, char **argv) {
     if (!rc && !lk_arg(&a, "item") && !lk_arg(&a, "seeds"))
         rc = lk_usage_error("run: give --item ID... or --seeds FILE");
     if (!rc && lk_arg(&a, "route") && lk_route_parse(lk_arg(&a, "route")) < 0)
-        rc = lk_usage_error("run: --route is i2u2u, i2i2u, i2u, seedclf or blend:R1,R2[,...], not '%s'",
+        rc = lk_usage_error("run: --route is i2u2u, i2i2u, i2u, seedclf, i2c2u or blend:R1,R2[,...], not '%s'",
                             lk_arg(&a, "route"));
     if (!rc && lk_arg(&a, "nlist") && lk_parse_i64(lk_arg(&a, "nlist"), 1, INT32_MAX, &nlist))
         rc = lk_usage_error("run: --nlist is a positive integer");
     if (!rc && (lk_arg(&a, "model") || lk_arg(&a, "index")))
         rc = lk_usage_error("run: writes its own model and index under --dir");
     /* Everything the later steps will read is checked now, before minutes of training. */
-    lk_route_opts ro = {0, 0, -1, {0, 0, 0, 0}, 0};
+    lk_route_opts ro = LK_ROUTE_OPTS_INIT;
     int64_t n_audience;
     const char *kind = lk_arg(&a, "kind") ? lk_arg(&a, "kind") : "flat";
     const char *metric = lk_arg(&a, "metric") ? lk_arg(&a, "metric") : "cosine";
@@ -191,7 +202,7 @@ int main(int argc, char **argv) {
         int (*fn)(int, char **);
     } cmds[] = {{"gen", lk_cmd_gen},       {"train", lk_cmd_train},       {"index", lk_cmd_index},
                 {"expand", lk_cmd_expand}, {"backtest", lk_cmd_backtest}, {"run", lk_cmd_run},
-                {"info", lk_cmd_info}};
+                {"info", lk_cmd_info},     {"tune", lk_cmd_tune}};
     if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         fputs(USAGE, argc < 2 ? stderr : stdout);
         return argc < 2 ? LK_EXIT_USAGE : 0;

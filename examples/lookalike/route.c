@@ -1,10 +1,11 @@
-/* lookalike: the three expansion routes from target items to an audience of users.
+/* lookalike: the expansion routes from target items to an audience of users.
  *   i2u2u  buyers of the target -> their user vectors (seeds) -> each seed's k most similar
  *          users in the index (seeds excluded) -> merged by vecidx_expand (sum by default)
  *   i2i2u  target -> its most similar items (cosine over item factors) -> the users of
  *          those items, scored by the sum of the similarities of the items they used
  *          (once per user-item), the target's buyers excluded
- *   i2u    the model's own score x_u . y_i for the target, best first, buyers excluded */
+ *   i2u    the model's own score x_u . y_i for the target, best first, buyers excluded
+ *   seedclf, blend: below; i2c2u (centroids of the seeds' clusters): cluster.c */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,19 +13,21 @@
 #include "lookalike.h"
 
 static int simple_route(const char *s, size_t n) {
-    static const char *const names[] = {"i2u2u", "i2i2u", "i2u", "seedclf"};
-    for (int r = 0; r < 4; r++)
-        if (strlen(names[r]) == n && !strncmp(s, names[r], n)) return r;
+    static const struct { const char *name; int route; } names[] = {
+        {"i2u2u", LK_ROUTE_I2U2U}, {"i2i2u", LK_ROUTE_I2I2U}, {"i2u", LK_ROUTE_I2U},
+        {"seedclf", LK_ROUTE_SEEDCLF}, {"i2c2u", LK_ROUTE_I2C2U}};
+    for (size_t r = 0; r < sizeof names / sizeof names[0]; r++)
+        if (strlen(names[r].name) == n && !strncmp(s, names[r].name, n)) return names[r].route;
     return -1;
 }
 
 int lk_route_parse_opts(const char *s, lk_route_opts *o) {
     if (strncmp(s, "blend:", 6) != 0) return simple_route(s, strlen(s));
-    int comps[4], nc = 0;
+    int comps[LK_MAX_BLEND], nc = 0;
     for (const char *p = s + 6;;) {
         size_t n = strcspn(p, ",");
         int r = simple_route(p, n);
-        if (r < 0 || nc == 4) return -1;
+        if (r < 0 || nc == LK_MAX_BLEND) return -1;
         for (int i = 0; i < nc; i++)
             if (comps[i] == r) return -1; /* a route twice would only weigh it twice */
         comps[nc++] = r;
@@ -42,7 +45,7 @@ int lk_route_parse_opts(const char *s, lk_route_opts *o) {
 int lk_route_parse(const char *s) { return lk_route_parse_opts(s, NULL); }
 
 const char *lk_route_name(int route) {
-    static const char *const names[LK_NROUTES] = {"i2u2u", "i2i2u", "i2u", "seedclf", "blend"};
+    static const char *const names[LK_NROUTES] = {"i2u2u", "i2i2u", "i2u", "seedclf", "blend", "i2c2u"};
     return route >= 0 && route < LK_NROUTES ? names[route] : "?";
 }
 
@@ -74,8 +77,8 @@ int lk_buyers(const lk_data *d, const int64_t *items, int64_t n_items, int64_t *
 
 /* Copy the given factor rows into a new dense matrix, normalized when cosine. Rows with a
  * zero vector are dropped (*kept says how many remain). */
-static int gather(const als_matrix *f, const int64_t *rows, int64_t n, int cosine,
-                  als_matrix **out, int64_t *kept) {
+int lk_gather(const als_matrix *f, const int64_t *rows, int64_t n, int cosine,
+              als_matrix **out, int64_t *kept) {
     int64_t r = als_matrix_cols(f), st = als_matrix_stride(f), m = 0;
     const float *src = als_matrix_data_const(f);
     int rc = als_matrix_create(out, n, r);
@@ -103,7 +106,7 @@ static int gather(const als_matrix *f, const int64_t *rows, int64_t n, int cosin
 
 /* vecidx_expand's external ids back to factor rows. An id the model does not know means
  * the index is not this model's: never used as a row. */
-static int ids_to_rows(const lk_data *d, int64_t *ids, int64_t n) {
+int lk_ids_to_rows(const lk_data *d, int64_t *ids, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
         int64_t row = als_model_user_row(d->model, ids[i]);
         if (row < 0 || row >= d->nu)
@@ -114,7 +117,7 @@ static int ids_to_rows(const lk_data *d, int64_t *ids, int64_t n) {
     return 0;
 }
 
-static int make_filter(const lk_data *d, const int64_t *rows, int64_t n, vecidx_filter **f) {
+int lk_make_filter(const lk_data *d, const int64_t *rows, int64_t n, vecidx_filter **f) {
     int64_t *ids = malloc((size_t)(n ? n : 1) * sizeof *ids);
     if (!ids) return lk_fail("out of memory");
     for (int64_t i = 0; i < n; i++) ids[i] = d->user_ids[rows[i]];
@@ -131,7 +134,7 @@ static int expand_vectors(const lk_data *d, const vecidx *idx, const als_matrix 
                           int64_t n, int64_t *rows_out, float *scores_out, int64_t *found) {
     vecidx_filter *f = NULL;
     vecidx_params *p = NULL;
-    if (make_filter(d, excl, n_excl, &f)) return LK_EXIT_FAIL;
+    if (lk_make_filter(d, excl, n_excl, &f)) return LK_EXIT_FAIL;
     int64_t size = vecidx_size(idx);
     if (k > size) k = size;
     if (k < 1) k = 1;
@@ -143,42 +146,70 @@ static int expand_vectors(const lk_data *d, const vecidx *idx, const als_matrix 
     vecidx_params_destroy(p);
     vecidx_filter_destroy(f);
     if (rc) return lk_lib_fail("expanding the audience", rc);
-    if (ids_to_rows(d, rows_out, *found)) {
+    if (lk_ids_to_rows(d, rows_out, *found)) {
         *found = 0;
         return LK_EXIT_FAIL;
     }
     return 0;
 }
 
-static int route_i2u2u(const lk_data *d, const vecidx *idx, const lk_index_meta *meta,
-                       const int64_t *seeds, int64_t ns, const lk_route_opts *o, int64_t n,
-                       int64_t *rows_out, float *scores_out, int64_t *found) {
-    als_matrix *q = NULL, *view = NULL;
-    int64_t kept, nsample = ns < LK_MAX_SEEDS ? ns : LK_MAX_SEEDS;
+int lk_seed_vectors(const lk_data *d, const lk_index_meta *meta, const int64_t *seeds,
+                    int64_t ns, als_matrix **owner, als_matrix **view, int64_t *kept) {
+    int64_t nsample = ns < LK_MAX_SEEDS ? ns : LK_MAX_SEEDS;
     int64_t *sample = malloc((size_t)(nsample ? nsample : 1) * sizeof *sample);
+    *owner = *view = NULL;
     if (!sample) return lk_fail("out of memory");
     /* a popular item has a large share of all users as buyers: an evenly spaced sample of
      * them describes it as well and keeps the search cost bounded */
     for (int64_t i = 0; i < nsample; i++) sample[i] = seeds[(int64_t)((double)i * (double)ns / (double)nsample)];
-    int grc = gather(als_model_user_factors(d->model), sample, nsample, meta->cosine, &q, &kept);
+    int grc = lk_gather(als_model_user_factors(d->model), sample, nsample, meta->cosine, owner, kept);
     free(sample);
-    if (grc)
-        return LK_EXIT_FAIL;
-    if (kept == 0) {
-        als_matrix_destroy(q);
-        return lk_fail("i2u2u: none of the %lld seed users has a (non-zero) vector in the model",
+    if (grc) return LK_EXIT_FAIL;
+    if (*kept == 0) {
+        als_matrix_destroy(*owner);
+        *owner = NULL;
+        return lk_fail("none of the %lld seed users has a (non-zero) vector in the model",
                        (long long)ns);
     }
-    /* auto k: neighbours enough to fill the audience four times over (they overlap) */
-    int64_t k = o->k > 0 ? o->k : (4 * n + kept - 1) / kept;
-    if (o->k <= 0 && k < 32) k = 32; /* more neighbours smooth the sum (docs/lookalike.md) */
-    int agg = o->agg >= 0 ? o->agg : meta->metric == VECIDX_METRIC_L2 ? VECIDX_AGG_MAX : VECIDX_AGG_SUM;
-    int rc = als_matrix_view_rows(&view, q, 0, kept);
+    int rc = als_matrix_view_rows(view, *owner, 0, *kept);
     if (rc) {
-        als_matrix_destroy(q);
+        als_matrix_destroy(*owner);
+        *owner = NULL;
         return lk_lib_fail("seed vectors", rc);
     }
-    rc = expand_vectors(d, idx, view, k, agg, seeds, ns, o->nprobe, n, rows_out, scores_out, found);
+    return 0;
+}
+
+/* auto k: neighbours enough to fill the audience four times over (they overlap), at least
+ * 32 (more neighbours smooth the sum, docs/lookalike.md) */
+int64_t lk_i2u2u_auto_k(int64_t n, int64_t kept) {
+    int64_t k = kept > 0 ? (4 * n + kept - 1) / kept : 32;
+    return k < 32 ? 32 : k;
+}
+
+int64_t lk_seed_kept(const lk_data *d, const int64_t *seeds, int64_t ns) {
+    const als_matrix *f = als_model_user_factors(d->model);
+    int64_t r = als_matrix_cols(f), st = als_matrix_stride(f), m = 0;
+    int64_t nsample = ns < LK_MAX_SEEDS ? ns : LK_MAX_SEEDS;
+    const float *src = als_matrix_data_const(f);
+    for (int64_t i = 0; i < nsample; i++) { /* the sample and the test of lk_gather */
+        const float *v = src + seeds[(int64_t)((double)i * (double)ns / (double)nsample)] * st;
+        double nn = 0;
+        for (int64_t c = 0; c < r; c++) nn += (double)v[c] * v[c];
+        m += nn != 0;
+    }
+    return m;
+}
+
+static int route_i2u2u(const lk_data *d, const vecidx *idx, const lk_index_meta *meta,
+                       const int64_t *seeds, int64_t ns, const lk_route_opts *o, int64_t n,
+                       int64_t *rows_out, float *scores_out, int64_t *found) {
+    als_matrix *q = NULL, *view = NULL;
+    int64_t kept;
+    if (lk_seed_vectors(d, meta, seeds, ns, &q, &view, &kept)) return LK_EXIT_FAIL;
+    int64_t k = o->k > 0 ? o->k : lk_i2u2u_auto_k(n, kept);
+    int agg = o->agg >= 0 ? o->agg : meta->metric == VECIDX_METRIC_L2 ? VECIDX_AGG_MAX : VECIDX_AGG_SUM;
+    int rc = expand_vectors(d, idx, view, k, agg, seeds, ns, o->nprobe, n, rows_out, scores_out, found);
     als_matrix_destroy(view);
     als_matrix_destroy(q);
     return rc;
@@ -191,7 +222,7 @@ static int route_i2u(const lk_data *d, const vecidx *idx, const lk_index_meta *m
     als_matrix *q = NULL, *view = NULL, *uf = NULL;
     vecidx *exact = NULL;
     int64_t kept;
-    if (gather(als_model_item_factors(d->model), items, n_items, 0, &q, &kept))
+    if (lk_gather(als_model_item_factors(d->model), items, n_items, 0, &q, &kept))
         return LK_EXIT_FAIL;
     if (kept == 0) {
         als_matrix_destroy(q);
@@ -262,7 +293,7 @@ static int route_i2i2u(const lk_data *d, const int64_t *items, int64_t n_items,
     if ((rc = als_matrix_normalize_rows(all)) || (rc = vecidx_flat_create(&ii, d->rank, VECIDX_METRIC_IP)) ||
         (rc = vecidx_add(ii, all, NULL)) || (rc = vecidx_filter_create(&f, items, n_items, VECIDX_FILTER_EXCLUDE)))
         goto lib;
-    if (gather(itf, items, n_items, 1, &q, &kept)) { rc = LK_EXIT_FAIL; goto out; }
+    if (lk_gather(itf, items, n_items, 1, &q, &kept)) { rc = LK_EXIT_FAIL; goto out; }
     if (kept == 0) {
         rc = lk_fail("i2i2u: the target item has a zero vector (no usable interactions)");
         goto out;
@@ -338,8 +369,8 @@ out:
  * vectors in the index's space: normalized for cosine), then every non-seed user scored
  * by it, best first (ties: smaller id). */
 static int route_seedclf(const lk_data *d, const lk_index_meta *meta, const int64_t *seeds,
-                         int64_t ns, int64_t n, int64_t *rows_out, float *scores_out,
-                         int64_t *found) {
+                         int64_t ns, double activity, int64_t n, int64_t *rows_out,
+                         float *scores_out, int64_t *found) {
     const als_matrix *uf = als_model_user_factors(d->model);
     int64_t r = d->rank, st = als_matrix_stride(uf), nu = d->nu;
     const float *U = als_matrix_data_const(uf);
@@ -380,7 +411,8 @@ static int route_seedclf(const lk_data *d, const lk_index_meta *meta, const int6
         rc = lk_lib_fail("seedclf", rc);
         goto out;
     }
-    if ((rc = vecidx_seed_scorer(pos, unl, 0.01, 15, w, NULL))) {
+    float bias = 0;
+    if ((rc = vecidx_seed_scorer(pos, unl, 0.01, 15, w, &bias))) {
         rc = lk_lib_fail("seedclf", rc);
         goto out;
     }
@@ -393,6 +425,10 @@ static int route_seedclf(const lk_data *d, const lk_index_meta *meta, const int6
         double s = 0, nrm = 0;
         for (int64_t j = 0; j < r; j++) s += (double)w[j] * x[j], nrm += (double)x[j] * x[j];
         if (meta->cosine) s = nrm > 0 ? s / sqrt(nrm) : 0;
+        if (activity > 0) { /* log(P(seed-like | x) x activity^a): taste times how much one buys */
+            double z = s + bias, lp = z >= 0 ? -log1p(exp(-z)) : z - log1p(exp(z));
+            s = lp + activity * log((double)(d->user_count[u] > 0 ? d->user_count[u] : 1));
+        }
         c[m++] = (cand){s, d->user_ids[u], u};
     }
     qsort(c, (size_t)m, sizeof *c, cand_cmp);
@@ -415,31 +451,20 @@ out:
  * asked for the same audience size: score(u) = sum over routes of 1 / (60 + rank), rank
  * 1-based, a user absent from a route's audience adding nothing; best first, ties by
  * smaller id. Each route already excludes the seeds; the fusion de-duplicates. */
-static int route_blend(const lk_data *d, const vecidx *idx, const lk_index_meta *meta,
-                       const int64_t *items, int64_t n_items, const int64_t *seed_users,
-                       int64_t n_seeds, const lk_route_opts *o, int64_t n, int64_t *rows_out,
-                       float *scores_out, int64_t *found) {
+int lk_blend_fuse(const lk_data *d, const int64_t *const *lists, const int64_t *lens, int nl,
+                  int64_t n, int64_t *rows_out, float *scores_out, int64_t *found) {
+    int64_t total = 0, nt = 0;
+    for (int b = 0; b < nl; b++) total += lens[b];
     double *fused = calloc((size_t)d->nu + 1, sizeof *fused);
-    int64_t *rows = malloc((size_t)n * sizeof *rows), *touched = NULL, nt = 0;
-    touched = malloc((size_t)(n * o->nblend) * sizeof *touched);
-    int rc = fused && rows && touched ? 0 : lk_fail("out of memory");
-    int ran = 0;
-    lk_route_opts sub = *o;
-    sub.nblend = 0;
-    for (int b = 0; b < o->nblend && !rc; b++) {
-        int64_t f = 0;
-        if (seed_users && o->blend[b] != LK_ROUTE_I2U2U && o->blend[b] != LK_ROUTE_SEEDCLF)
-            continue; /* routes that start from an item have nothing to do with seed users */
-        rc = lk_route_run(o->blend[b], d, idx, meta, items, n_items, seed_users, n_seeds, &sub,
-                          n, rows, NULL, &f);
-        ran++;
-        for (int64_t i = 0; i < f && !rc; i++) {
-            if (fused[rows[i]] == 0) touched[nt++] = rows[i];
-            fused[rows[i]] += 1.0 / (60.0 + (double)(i + 1));
-        }
-    }
+    int64_t *touched = malloc((size_t)(total ? total : 1) * sizeof *touched);
     cand *c = NULL;
-    if (!rc && ran == 0) rc = lk_usage_error("blend: none of its routes works from seed users");
+    int rc = fused && touched ? 0 : lk_fail("out of memory");
+    for (int b = 0; b < nl && !rc; b++)
+        for (int64_t i = 0; i < lens[b]; i++) {
+            int64_t u = lists[b][i];
+            if (fused[u] == 0) touched[nt++] = u;
+            fused[u] += 1.0 / (60.0 + (double)(i + 1));
+        }
     if (!rc && !(c = malloc((size_t)(nt ? nt : 1) * sizeof *c))) rc = lk_fail("out of memory");
     if (!rc) {
         for (int64_t i = 0; i < nt; i++) c[i] = (cand){fused[touched[i]], d->user_ids[touched[i]], touched[i]};
@@ -452,8 +477,30 @@ static int route_blend(const lk_data *d, const vecidx *idx, const lk_index_meta 
     }
     free(c);
     free(touched);
-    free(rows);
     free(fused);
+    return rc;
+}
+
+static int route_blend(const lk_data *d, const vecidx *idx, const lk_index_meta *meta,
+                       const int64_t *items, int64_t n_items, const int64_t *seed_users,
+                       int64_t n_seeds, const lk_route_opts *o, int64_t n, int64_t *rows_out,
+                       float *scores_out, int64_t *found) {
+    int64_t *lists[LK_MAX_BLEND] = {NULL}, lens[LK_MAX_BLEND];
+    int rc = 0, ran = 0;
+    lk_route_opts sub = *o;
+    sub.nblend = 0;
+    for (int b = 0; b < o->nblend && !rc; b++) {
+        if (seed_users && o->blend[b] != LK_ROUTE_I2U2U && o->blend[b] != LK_ROUTE_SEEDCLF &&
+            o->blend[b] != LK_ROUTE_I2C2U)
+            continue; /* routes that start from an item have nothing to do with seed users */
+        if (!(lists[ran] = malloc((size_t)n * sizeof **lists))) { rc = lk_fail("out of memory"); break; }
+        rc = lk_route_run(o->blend[b], d, idx, meta, items, n_items, seed_users, n_seeds, &sub,
+                          n, lists[ran], NULL, &lens[ran]);
+        ran++;
+    }
+    if (!rc && ran == 0) rc = lk_usage_error("blend: none of its routes works from seed users");
+    if (!rc) rc = lk_blend_fuse(d, (const int64_t *const *)lists, lens, ran, n, rows_out, scores_out, found);
+    for (int b = 0; b < LK_MAX_BLEND; b++) free(lists[b]);
     return rc;
 }
 
@@ -476,9 +523,11 @@ int lk_route_run(int route, const lk_data *d, const vecidx *idx, const lk_index_
                                                     n_seeds, o, n, rows_out, scores_out, found);
     if (seed_users) {
         if (route == LK_ROUTE_SEEDCLF)
-            return route_seedclf(d, meta, seed_users, n_seeds, n, rows_out, scores_out, found);
+            return route_seedclf(d, meta, seed_users, n_seeds, o->activity, n, rows_out, scores_out, found);
+        if (route == LK_ROUTE_I2C2U)
+            return lk_route_i2c2u(d, idx, meta, seed_users, n_seeds, o, n, rows_out, scores_out, found);
         if (route != LK_ROUTE_I2U2U)
-            return lk_usage_error("--seeds works with --route i2u2u, seedclf or a blend of them");
+            return lk_usage_error("--seeds works with --route i2u2u, i2c2u, seedclf or a blend of them");
         return route_i2u2u(d, idx, meta, seed_users, n_seeds, o, n, rows_out, scores_out, found);
     }
     if (lk_buyers(d, items, n_items, &buyers, &nb)) return LK_EXIT_FAIL;
@@ -486,9 +535,12 @@ int lk_route_run(int route, const lk_data *d, const vecidx *idx, const lk_index_
         if (nb == 0) rc = lk_fail("i2u2u: the target item has no buyers to use as seeds");
         else rc = route_i2u2u(d, idx, meta, buyers, nb, o, n, rows_out, scores_out, found);
         /* (route_i2u2u samples at most LK_MAX_SEEDS of them; all stay excluded) */
+    } else if (route == LK_ROUTE_I2C2U) {
+        if (nb == 0) rc = lk_fail("i2c2u: the target item has no buyers to use as seeds");
+        else rc = lk_route_i2c2u(d, idx, meta, buyers, nb, o, n, rows_out, scores_out, found);
     } else if (route == LK_ROUTE_SEEDCLF) {
         if (nb == 0) rc = lk_fail("seedclf: the target item has no buyers to learn from");
-        else rc = route_seedclf(d, meta, buyers, nb, n, rows_out, scores_out, found);
+        else rc = route_seedclf(d, meta, buyers, nb, o->activity, n, rows_out, scores_out, found);
     } else if (route == LK_ROUTE_I2U) {
         rc = route_i2u(d, idx, meta, items, n_items, buyers, nb, o->nprobe, n, rows_out,
                        scores_out, found);

@@ -1,4 +1,5 @@
-/* lookalike train: ratings file -> ALS model (+ MODEL.inter, MODEL.ids beside it). */
+/* lookalike train: ratings file -> ALS model (with its interactions; + MODEL.info, MODEL.ids
+ * beside it). */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -160,7 +161,7 @@ int lk_read_ratings(const lk_args *a, const char *path, int want_time, als_ratin
     return 0;
 }
 
-int lk_train_with(const lk_args *a, als_ratings *r, const char *out, lk_data *d) {
+static int train_with(const lk_args *a, als_ratings *r, const char *out, lk_data *d, int buyers) {
     als_model *m = NULL;
     int rc = als_model_create(&m);
     memset(d, 0, sizeof *d);
@@ -173,16 +174,21 @@ int lk_train_with(const lk_args *a, als_ratings *r, const char *out, lk_data *d)
         als_model_destroy(m);
         return lk_lib_fail(out, rc);
     }
-    if ((rc = lk_data_from_ratings(d, m, r))) {
+    if ((rc = lk_data_from_model(d, m, buyers))) {
         lk_data_free(d);
         als_model_destroy(m);
         return rc;
     }
     d->own = 1;
+    d->names = r; /* the string dictionaries (run goes on to expand with them) */
     lk_user_col_name(a, lk_arg(a, "ratings"), d->user_col, sizeof d->user_col);
     d->bad_rows = als_ratings_bad_rows(r);
     d->n_bad_lines = (int)als_ratings_bad_row_lines(r, d->bad_lines, 16);
     return lk_data_save_sidecars(d, r, out);
+}
+
+int lk_train_with(const lk_args *a, als_ratings *r, const char *out, lk_data *d) {
+    return train_with(a, r, out, d, 1);
 }
 
 int lk_cmd_train(int argc, char **argv) {
@@ -195,8 +201,8 @@ int lk_cmd_train(int argc, char **argv) {
     lk_data d;
     memset(&d, 0, sizeof d);
     double t0 = lk_now();
-    if (!rc && !(rc = lk_read_ratings(&a, in, 0, &r)) && !(rc = lk_train_with(&a, r, out, &d)))
-        printf("train: wrote %s (+ .inter, .ids): %lld users x %lld items, rank %lld, in %.2f s\n",
+    if (!rc && !(rc = lk_read_ratings(&a, in, 0, &r)) && !(rc = train_with(&a, r, out, &d, 0)))
+        printf("train: wrote %s (+ .info, .ids): %lld users x %lld items, rank %lld, in %.2f s\n",
                out, (long long)d.nu, (long long)d.ni, (long long)d.rank, lk_now() - t0);
     lk_data_free(&d);
     als_ratings_destroy(r);

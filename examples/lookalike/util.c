@@ -276,3 +276,30 @@ int lk_mkdir_p(const char *dir) {
         return lk_fail("%s: cannot create the folder", dir);
     return 0;
 }
+
+/* ---- plots ---- */
+
+int lk_plot(const char *who, const char *png, int width, int height, const char *body) {
+    fflush(stdout);
+    if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
+        printf("%s: gnuplot is not installed, no plot (apt-get install gnuplot-nox)\n", who);
+        return 0;
+    }
+    char script[4300], cmd[4400], tmp[4300];
+    snprintf(script, sizeof script, "%s.gp", png);
+    snprintf(tmp, sizeof tmp, "%s.tmp.png", png);
+    FILE *g = fopen(script, "w");
+    if (!g) return lk_fail("%s: cannot write the plot script", script);
+    fprintf(g, "set terminal pngcairo size %d,%d font 'sans,12'\nset output '%s'\n%s", width,
+            height, tmp, body);
+    fclose(g);
+    snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>&1", script);
+    int ok = system(cmd) == 0 && rename(tmp, png) == 0;
+    remove(script);
+    if (!ok) {
+        remove(tmp);
+        return lk_fail("%s: gnuplot failed", png);
+    }
+    printf("%s: wrote %s\n", who, png);
+    return 0;
+}

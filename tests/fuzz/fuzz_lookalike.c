@@ -5,7 +5,7 @@
  * `lookalike train`, and indexed flat and IVF with `lookalike index`, in the per-process
  * temporary folder. Each input then replaces one of the files the program reads and runs
  * a command on the set:
- *   byte 0: bits 0-1 the file: 0 the --seeds file of `expand`, 1 MODEL.inter, 2 MODEL.ids,
+ *   byte 0: bits 0-1 the file: 0 the --seeds file of `expand`, 1 MODEL.info, 2 MODEL.ids,
  *           3 INDEX.meta; bit 2: patch the file's run identity to the model's (so the
  *           fuzzer gets past the run check); bit 3: the integer-id model; bit 4: the IVF
  *           index; bits 5-6 (files 1-3): expand --item with route i2u2u, i2i2u, i2u, or
@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char pristine[1200], work[2][1200];
 static uint64_t run_ids[2];
-static const char *const FILES[] = {"model.als", "model.als.inter", "model.als.ids",
+static const char *const FILES[] = {"model.als", "model.als.info", "model.als.ids",
                                     "flat.vidx", "flat.vidx.meta", "ivf.vidx", "ivf.vidx.meta"};
 #define NFILES (sizeof FILES / sizeof FILES[0])
 
@@ -88,11 +88,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 static void patch_run(unsigned char *f, size_t n, int target, uint64_t run) {
     char hex[17];
     snprintf(hex, sizeof hex, "%016llx", (unsigned long long)run);
-    if (target == 1 && n >= 40) {
-        fz_st64(f + 32, run); /* LKINTER2, then i64 users, items, interactions, run */
-    } else if (target == 2 && n >= 29 && !memcmp(f, "#als-ids run=", 13)) {
+    if (target == 2 && n >= 29 && !memcmp(f, "#als-ids run=", 13)) {
         memcpy(f + 13, hex, 16);
-    } else if (target == 3) {
+    } else if (target == 1 || target == 3) { /* MODEL.info, INDEX.meta: a "run HEX" line */
         for (size_t i = 0; i + 20 <= n; i++)
             if (!memcmp(f + i, "run ", 4)) {
                 memcpy(f + i + 4, hex, 16);
@@ -121,7 +119,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (b0 & 4) patch_run(file, n, target, run_ids[w]);
 
     char seeds[1400], out[1400], model[1400], index[1400], replaced[1400], k[16], aud[16];
-    const char *rname = target == 1 ? "model.als.inter" : target == 2 ? "model.als.ids"
+    const char *rname = target == 1 ? "model.als.info" : target == 2 ? "model.als.ids"
                       : ivf ? "ivf.vidx.meta" : "flat.vidx.meta";
     snprintf(seeds, sizeof seeds, "%s/seeds.txt", work[w]);
     snprintf(out, sizeof out, "%s/out.csv", work[w]);

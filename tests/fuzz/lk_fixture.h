@@ -1,5 +1,5 @@
 /* The tiny training set of the lookalike harness, shared with make_corpus.c so that the
- * seed corpus's MODEL.inter / MODEL.ids / INDEX.meta files have the sizes of the harness's
+ * seed corpus's MODEL.info / MODEL.ids / INDEX.meta files have the sizes of the harness's
  * own model (training is deterministic for a seed; only the run identity differs, and the
  * harness can patch that in). 30 users, 8 items; `named`: string ids with a header
  * (customer,sku), one name with a comma and one with quotes; else integer ids. */

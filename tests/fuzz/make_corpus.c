@@ -306,7 +306,7 @@ static void ids_seeds(void) {
     als_ratings_destroy(r);
 }
 
-/* The lookalike harness's files: MODEL.inter, MODEL.ids and INDEX.meta of the fixture. */
+/* The lookalike harness's files: MODEL.info, MODEL.ids and INDEX.meta of the fixture. */
 static void lookalike_seeds(void) {
     for (int w = 0; w < 2; w++) {
         char csv[1200], model[1200], idx[1200], f[1300], nm[64];
@@ -321,8 +321,8 @@ static void lookalike_seeds(void) {
         /* byte 0: file | patch run (4) | model (8) | ivf (16) | variant << 5 */
         for (int variant = 0; variant < 4; variant++) {
             unsigned char pre[2] = {(unsigned char)(1 | 4 | w << 3 | 16 | variant << 5), (unsigned char)(variant * 0x29)};
-            snprintf(f, sizeof f, "%s.inter", model);
-            snprintf(nm, sizeof nm, "inter_m%d_v%d", w, variant);
+            snprintf(f, sizeof f, "%s.info", model);
+            snprintf(nm, sizeof nm, "info_m%d_v%d", w, variant);
             seed_file("lookalike", nm, pre, 2, f);
             pre[0] = (unsigned char)(2 | 4 | w << 3 | variant << 5);
             snprintf(f, sizeof f, "%s.ids", model);
@@ -333,7 +333,7 @@ static void lookalike_seeds(void) {
         snprintf(f, sizeof f, "%s.meta", idx);
         snprintf(nm, sizeof nm, "meta_m%d", w);
         seed_file("lookalike", nm, pre, 2, f);
-        static const char *const sfx[] = {"", ".inter", ".ids"};
+        static const char *const sfx[] = {"", ".info", ".ids"};
         for (int s = 0; s < 3; s++) {
             snprintf(f, sizeof f, "%s%s", model, sfx[s]);
             unlink(f);
