@@ -112,8 +112,14 @@ VECIDX_API void vecidx_destroy(vecidx *idx);
  *        sample of at most nlist x VECIDX_PARAM_TRAIN_PER_LIST rows of x, drawn with
  *        VECIDX_PARAM_SEED; the same data and seed give the same centroids whatever the
  *        thread count. For L2 the centroids are means; for IP they are normalized means
- *        (spherical k-means). Flat: a no-op that only checks x. Training again replaces
- *        the centroids and requires an empty index.
+ *        (spherical k-means). From 1024 lists on (since 1.1), every iteration but the
+ *        last runs on a subsample of 48 rows per list, and points are assigned through a
+ *        two-level quantizer (about 0.4 sqrt(nlist) top centroids over the nlist ones),
+ *        which vecidx_add also uses: builds then cost about candidates x sqrt(nlist)
+ *        instead of candidates x nlist (docs/performance.md, "IVF build at scale"); a point
+ *        gets the flat quantizer's list unless its nearest centroid lies outside every
+ *        scanned cell (0.05% of the points there). Flat: a no-op that only checks x.
+ *        Training again replaces the centroids and requires an empty index.
  * @param[in] x training vectors, cols == dim.
  * @retval ALS_EINVAL idx or x NULL, or x holds NaN/Inf.
  * @retval ALS_EDIM x has the wrong number of columns.
