@@ -27,7 +27,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 }
 
 /* The parameters as include/als.h documents them. */
-enum { T_INT, T_DOUBLE, T_BOOL, T_SOLVER, T_SCALING };
+enum { T_INT, T_DOUBLE, T_BOOL, T_SOLVER, T_SCALING, T_ITEMEQ };
 static const struct {
     const char *name;
     int key, type;
@@ -45,6 +45,8 @@ static const struct {
     {"cgSteps", ALS_PARAM_CG_STEPS, T_INT, 1, 1000},
     {"computeLoss", ALS_PARAM_COMPUTE_LOSS, T_BOOL, 0, 1},
     {"numThreads", ALS_PARAM_NUM_THREADS, T_INT, 0, 4096},
+    {"itemEquations", ALS_PARAM_ITEM_EQUATIONS, T_ITEMEQ, 0, 2},
+    {"keepInteractions", ALS_PARAM_KEEP_INTERACTIONS, T_BOOL, 0, 1},
 };
 #define NP ((int)(sizeof P / sizeof P[0]))
 
@@ -104,6 +106,15 @@ static void do_set_param(als_model *m, const char *name, const char *value) {
         const char *w0 = P[p].type == T_SOLVER ? "cholesky" : "count";
         if (!strcasecmp(value, w0)) FZ_CHECK(b.i[p] == 0, "%s", name);
         else if (!strcasecmp(value, w1)) FZ_CHECK(b.i[p] == 1, "%s", name);
+        else FZ_CHECK(b.i[p] == strtoll(value, &end, 10) && *end == 0, "%s = '%s' read back as %lld", name, value, (long long)b.i[p]);
+        break;
+    }
+    case T_ITEMEQ: {
+        static const char *const w[3] = {"auto", "user-major", "item-major"};
+        int named = -1;
+        for (int t = 0; t < 3; t++)
+            if (!strcasecmp(value, w[t])) named = t;
+        if (named >= 0) FZ_CHECK(b.i[p] == named, "%s = '%s' read back as %lld", name, value, (long long)b.i[p]);
         else FZ_CHECK(b.i[p] == strtoll(value, &end, 10) && *end == 0, "%s = '%s' read back as %lld", name, value, (long long)b.i[p]);
         break;
     }
