@@ -66,7 +66,7 @@ EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c)
 LOOKALIKE := $(BUILD)/examples/lookalike
 LOOKALIKE_SRC := $(wildcard examples/lookalike/*.c)
 BENCH := $(BUILD)/bench/bench_search $(BUILD)/bench/gen_clustered $(BUILD)/bench/bench_als $(BUILD)/bench/bench_exact \
-         $(BUILD)/bench/bench_ivf_build \
+         $(BUILD)/bench/bench_ivf_build $(BUILD)/bench/bench_scale \
          $(BUILD)/bench/gen_implicit $(BUILD)/bench/bench_expand
 # Programs link the shared libraries in $(LIBOUT) and find them through a relative rpath.
 PROG_CFLAGS := $(BASE_CFLAGS)
@@ -206,9 +206,10 @@ demo: deps-demo lib $(LOOKALIKE)
 # and 100 M CSV rows through lookalike train (tens of minutes, 13 GB of data; not default).
 bench: deps-bench lib $(BENCH) $(LOOKALIKE)
 	@only=$${BENCH_ONLY:-}; fail=0; \
-	case "$$only" in ""|search|als|als-scale|expand|exact|ivfbuild) ;; *) echo "bench: BENCH_ONLY is search, als, als-scale, expand, exact or ivfbuild"; exit 2;; esac; \
+	case "$$only" in ""|search|als|als-scale|expand|exact|ivfbuild|scale) ;; *) echo "bench: BENCH_ONLY is search, als, als-scale, expand, exact, ivfbuild or scale"; exit 2;; esac; \
 	if [ "$$only" = als-scale ]; then sh tests/bench/run_als_scale.sh $(BUILD)/bench $(LOOKALIKE) || fail=1; exit $$fail; fi; \
 	if [ "$$only" = ivfbuild ]; then sh tests/bench/run_ivfbuild.sh $(BUILD)/bench || fail=1; exit $$fail; fi; \
+	if [ "$$only" = scale ]; then sh tests/bench/run_scale.sh $(BUILD)/bench || fail=1; exit $$fail; fi; \
 	if [ "$$only" = exact ]; then for a in "1000000 5000 4000 5" "1000000 5000 4000 20" "1000000 5000 4000 5 --uniform" \
 	    "4470000 20000 8461 5 --mmap $(BUILD)/bench/exact.vidx" "4470000 20000 8461 20"; do \
 	  OMP_NUM_THREADS=2 $(BUILD)/bench/bench_exact $$a || fail=1; done; exit $$fail; fi; \
