@@ -201,17 +201,6 @@ static int cmp_i64(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static als_matrix *load(const char *path) {
-    als_matrix *m = NULL;
-    int rc = als_matrix_read_npy(&m, path);
-    if (rc) {
-        fprintf(stderr, "bench_expand: als_matrix_read_npy(%s) failed: %s (%s)\n", path,
-                als_last_error(), als_strerror(rc));
-        exit(1);
-    }
-    return m;
-}
-
 static const char *simd_name(int64_t s) {
     switch (s) {
     case VECIDX_SIMD_PORTABLE: return "portable";

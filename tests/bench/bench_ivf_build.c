@@ -121,17 +121,6 @@ static void parse_args(int argc, char **argv, options *o) {
     if (o->k > 64) usage_exit("--k is at most 64");
 }
 
-static als_matrix *load(const char *path) {
-    als_matrix *m = NULL;
-    int rc = als_matrix_read_npy(&m, path);
-    if (rc) {
-        fprintf(stderr, "bench_ivf_build: als_matrix_read_npy(%s) failed: %s (%s)\n", path,
-                als_last_error(), als_strerror(rc));
-        exit(1);
-    }
-    return m;
-}
-
 /* The truth file: .npy '<i8' C order (nq, kt), on a little-endian host. */
 static int64_t *truth_read(const char *path, int64_t *rows, int64_t *cols) {
     FILE *f = fopen(path, "rb");
@@ -162,30 +151,6 @@ static int64_t *truth_read(const char *path, int64_t *rows, int64_t *cols) {
     *rows = r;
     *cols = c;
     return ids;
-}
-
-static double recall_at_k(const int64_t *got, const int64_t *truth, int64_t nq, int64_t k,
-                          int64_t tcols) {
-    double sum = 0.0;
-    int64_t counted = 0;
-    for (int64_t q = 0; q < nq; q++) {
-        const int64_t *t = truth + q * tcols, *g = got + q * k;
-        int64_t valid = 0, hit = 0;
-        for (int64_t j = 0; j < k; j++) {
-            if (t[j] < 0) continue;
-            valid++;
-            for (int64_t i = 0; i < k; i++)
-                if (g[i] == t[j]) {
-                    hit++;
-                    break;
-                }
-        }
-        if (valid) {
-            sum += (double)hit / (double)valid;
-            counted++;
-        }
-    }
-    return counted ? sum / (double)counted : 1.0;
 }
 
 static uint64_t pad64(uint64_t n) { return (n + 63) & ~(uint64_t)63; }

@@ -193,17 +193,6 @@ static void npy_rows(const npy_file *f, int64_t r0, int64_t n, float *dst) {
     }
 }
 
-static als_matrix *load(const char *path) {
-    als_matrix *m = NULL;
-    int rc = als_matrix_read_npy(&m, path);
-    if (rc) {
-        fprintf(stderr, "bench_scale: als_matrix_read_npy(%s) failed: %s (%s)\n", path, als_last_error(),
-                als_strerror(rc));
-        exit(1);
-    }
-    return m;
-}
-
 static void truth_write(const char *path, const int64_t *ids, int64_t rows, int64_t cols) {
     char hdr[128];
     int len = snprintf(hdr, sizeof hdr, "{'descr': '<i8', 'fortran_order': False, 'shape': (%lld, %lld), }",
@@ -253,29 +242,6 @@ static int64_t *truth_read(const char *path, int64_t *rows, int64_t *cols) {
     *rows = r;
     *cols = c;
     return ids;
-}
-
-static double recall_at_k(const int64_t *got, const int64_t *truth, int64_t nq, int64_t k, int64_t tcols) {
-    double sum = 0.0;
-    int64_t counted = 0;
-    for (int64_t q = 0; q < nq; q++) {
-        const int64_t *t = truth + q * tcols, *g = got + q * k;
-        int64_t valid = 0, hit = 0;
-        for (int64_t j = 0; j < k; j++) {
-            if (t[j] < 0) continue;
-            valid++;
-            for (int64_t i = 0; i < k; i++)
-                if (g[i] == t[j]) {
-                    hit++;
-                    break;
-                }
-        }
-        if (valid) {
-            sum += (double)hit / (double)valid;
-            counted++;
-        }
-    }
-    return counted ? sum / (double)counted : 1.0;
 }
 
 static int64_t threads_used(int64_t t) { return t ? t : (int64_t)sysconf(_SC_NPROCESSORS_ONLN); }

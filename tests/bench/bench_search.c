@@ -281,30 +281,6 @@ static int64_t *compute_truth(const als_matrix *base, const als_matrix *queries,
     return ids;
 }
 
-static double recall_at_k(const int64_t *got, const int64_t *truth, int64_t nq, int64_t k,
-                          int64_t tcols) {
-    double sum = 0.0;
-    int64_t counted = 0;
-    for (int64_t q = 0; q < nq; q++) {
-        const int64_t *t = truth + q * tcols, *g = got + q * k;
-        int64_t valid = 0, hit = 0;
-        for (int64_t j = 0; j < k; j++) {
-            if (t[j] < 0) continue;
-            valid++;
-            for (int64_t i = 0; i < k; i++)
-                if (g[i] == t[j]) {
-                    hit++;
-                    break;
-                }
-        }
-        if (valid) {
-            sum += (double)hit / (double)valid;
-            counted++;
-        }
-    }
-    return counted ? sum / (double)counted : 1.0;
-}
-
 static const char *simd_name(int64_t s) {
     switch (s) {
     case VECIDX_SIMD_PORTABLE: return "portable";
@@ -339,17 +315,6 @@ static double timed_search(const vecidx *idx, const als_matrix *queries, const o
     }
     *reps_out = reps;
     return best;
-}
-
-static als_matrix *load(const char *path) {
-    als_matrix *m = NULL;
-    int rc = als_matrix_read_npy(&m, path);
-    if (rc) {
-        fprintf(stderr, "bench_search: als_matrix_read_npy(%s) failed: %s (%s)\n", path,
-                als_last_error(), als_strerror(rc));
-        exit(1);
-    }
-    return m;
 }
 
 int main(int argc, char **argv) {
