@@ -259,8 +259,6 @@ typedef struct {
     int qf, rb;
 } itemsys;
 
-static int itemsys_qf(int r) { return (r + 15) / 16 * 16 + (r * (r + 1) / 2 + 15) / 16 * 16; }
-
 #define SCATTER_BLOCK 32768 /* users between flushes of the item half-step's float sums */
 
 /* User u rounded up to a block boundary (nu at most). */
@@ -302,8 +300,6 @@ static int item_step_user_major(const als__params *p, const rowset *byu, const f
         memset(accf, 0, blk * sizeof(float));
         memset(accd, 0, blk * sizeof(double));
         memset(cnt, 0, (size_t)ni);
-        memset(q, 0, qf * sizeof(float));
-        /* users [u0, u1): the t-th share of the ratings */
         int32_t *touched = is->touched + (size_t)t * (size_t)ni;
         int64_t ntouched = 0;
         /* users [u0, u1): the t-th share of the ratings, in whole blocks of SCATTER_BLOCK
@@ -321,10 +317,7 @@ static int item_step_user_major(const als__params *p, const rowset *byu, const f
             const float *vals;
             int64_t len = row_of(byu, u, bufs[t].cb, bufs[t].vb, &cols, &vals);
             if (len == 0) continue;
-            const float *x = U + u * r;
-            for (int i = 0; i < r; i++) q[i] = x[i];
-            for (int i = 0, k = rb; i < r; i++)
-                for (int j = i; j < r; j++, k++) q[k] = x[i] * x[j];
+            als__packed_row(U + u * r, r, q);
             als__scatter_row(accf, accd, cnt, touched, &ntouched, (int)qf, rb, q, cols, vals, len,
                              implicit, alpha);
         }
@@ -409,7 +402,7 @@ static double now(void) {
 static int pick_item_eq(const als__params *p, int64_t n, int64_t ni, int nt) {
     if ((int)p->item_eq != ALS_ITEMEQ_AUTO) return (int)p->item_eq;
     int r = (int)p->rank;
-    double sys = (double)nt * (double)ni * (itemsys_qf(r) * 12.0 + 1.0), copy = 8.0 * (double)n;
+    double sys = (double)nt * (double)ni * (als__packed_qf(r) * 12.0 + 1.0), copy = 8.0 * (double)n;
     return r <= 32 && sys <= (copy > 64e6 ? copy : 64e6) ? ALS_ITEMEQ_USER_MAJOR : ALS_ITEMEQ_ITEM_MAJOR;
 }
 
@@ -438,8 +431,8 @@ ALS_API int als_model_fit(als_model *m, const als_ratings *R) {
         for (int64_t t = 0; t < n; t++) icount[als__r_irow(R, t)] += !p.implicit || als__r_value(R, t) > 0;
     }
     if (ok && ieq == ALS_ITEMEQ_USER_MAJOR) {
-        is.qf = itemsys_qf(r);
-        is.rb = (r + 15) / 16 * 16;
+        is.qf = als__packed_qf(r);
+        is.rb = als__packed_rb(r);
         is.count = icount;
         size_t cells;
         ok = !als__mul((size_t)nt * (size_t)ni, (size_t)is.qf * sizeof(double), &cells) &&

@@ -126,10 +126,7 @@ static int read_inter(als__rfile *f, als__inter *x, int64_t nu, int64_t ni) {
     }
     int ok = x->ptr[0] == 0 && x->ptr[nu] == n;
     for (int64_t u = 0; ok && u < nu; u++) ok = x->ptr[u] <= x->ptr[u + 1];
-    for (int64_t e = 0; ok && e < n; e++) {
-        int64_t row = iw == 2 ? ((const uint16_t *)x->col)[e] : ((const int32_t *)x->col)[e];
-        ok = row >= 0 && row < ni;
-    }
+    for (int64_t e = 0; ok && e < n; e++) ok = als__inter_item(x, e) >= 0 && als__inter_item(x, e) < ni;
     for (int64_t e = 0; ok && vk == ALS__V_F32 && e < n; e++) ok = isfinite(((const float *)x->val)[e]);
     if (!ok) {
         als__inter_free(x);

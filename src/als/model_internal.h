@@ -24,6 +24,15 @@ typedef struct {
 } als__inter;
 
 void als__inter_free(als__inter *x);
+/* Entry e's item row and value (the ratings' als__r_irow / als__r_value for the kept rows). */
+static inline int32_t als__inter_item(const als__inter *x, int64_t e) {
+    return x->iw == 2 ? (int32_t)((const uint16_t *)x->col)[e] : ((const int32_t *)x->col)[e];
+}
+static inline float als__inter_value(const als__inter *x, int64_t e) {
+    return x->vk == ALS__V_ONE   ? 1.0f
+           : x->vk == ALS__V_U16 ? (float)((const uint16_t *)x->val)[e]
+                                 : ((const float *)x->val)[e];
+}
 
 struct als_model {
     als__params p;     /* current settings */
@@ -76,8 +85,15 @@ typedef struct {
     int qf;               /* its row length in floats */
 } als__solve_ctx;
 
+/* The packed layout of a factor row y (rank r): y in the first als__packed_rb(r) floats,
+ * then the packed upper triangle of y y^T (r (r + 1) / 2 floats, row by row), each part
+ * padded with zeros to a multiple of 16 floats; als__packed_qf(r) floats in all. */
+static inline int als__packed_rb(int r) { return (r + 15) / 16 * 16; }
+static inline int als__packed_qf(int r) { return als__packed_rb(r) + (r * (r + 1) / 2 + 15) / 16 * 16; }
+/* solve.c: y's packed row into t (als__packed_qf(r) floats, padding included). */
+void als__packed_row(const float *y, int r, float *t);
 /* solve.c: the packed table of Y for als__solve_ctx.ptab (*out: als__afree; ny x *qf
- * floats, qf = 16 * (ceil(r / 16) + ceil(r (r + 1) / 32))). ALS_OK or ALS_ENOMEM. */
+ * floats, qf = als__packed_qf(r)). ALS_OK or ALS_ENOMEM. */
 int als__packed_table(const float *Y, int64_t ny, int r, int nt, float **out, int *qf_out);
 /* Whether a half-step against ny fixed rows reads their packed table: Cholesky or NNLS at
  * ranks up to 16 (its rows grow as r^2 / 2), with the table at most 256 MB. The shards'

@@ -196,21 +196,22 @@ static void accumulate_packed(double *restrict A, double *restrict b, const floa
     }
 }
 
+void als__packed_row(const float *y, int r, float *t) {
+    int rb = als__packed_rb(r);
+    memset(t, 0, (size_t)als__packed_qf(r) * sizeof(float));
+    for (int j = 0; j < r; j++) t[j] = y[j];
+    for (int a = 0, k = rb; a < r; a++)
+        for (int c = a; c < r; c++, k++) t[k] = y[a] * y[c];
+}
+
 int als__packed_table(const float *Y, int64_t ny, int r, int nt, float **out, int *qf_out) {
-    int rb = (r + 15) / 16 * 16, P = r * (r + 1) / 2, qf = rb + (P + 15) / 16 * 16;
+    int qf = als__packed_qf(r);
     float *T = als__aalloc((size_t)(ny ? ny : 1) * (size_t)qf, sizeof(float));
     *out = T;
     *qf_out = qf;
     if (!T) return ALS_ENOMEM;
 #pragma omp parallel for schedule(static) num_threads(nt)
-    for (int64_t i = 0; i < ny; i++) {
-        const float *y = Y + i * r;
-        float *t = T + i * qf;
-        memset(t, 0, (size_t)qf * sizeof(float));
-        for (int j = 0; j < r; j++) t[j] = y[j];
-        for (int a = 0, k = rb; a < r; a++)
-            for (int c = a; c < r; c++, k++) t[k] = y[a] * y[c];
-    }
+    for (int64_t i = 0; i < ny; i++) als__packed_row(Y + i * r, r, T + i * qf);
     return ALS_OK;
 }
 

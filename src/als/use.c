@@ -106,11 +106,7 @@ static int recommend(const als_model *m, int64_t user_id, int64_t k, const als_r
         int64_t a = m->inter.ptr[u], e = m->inter.ptr[u + 1];
         ex = malloc((size_t)(e > a ? e - a : 1) * sizeof(int64_t));
         if (!ex) return als__errf(ALS_ENOMEM, "%s: out of memory", fn);
-        for (int64_t t = a; t < e; t++) {
-            int64_t row = m->inter.iw == 2 ? ((const uint16_t *)m->inter.col)[t]
-                                           : ((const int32_t *)m->inter.col)[t];
-            ex[nex++] = m->imap.ids[row];
-        }
+        for (int64_t t = a; t < e; t++) ex[nex++] = m->imap.ids[als__inter_item(&m->inter, t)];
         qsort(ex, (size_t)nex, sizeof(int64_t), cmp_i64);
     }
     if (exclude && exclude->n > 0) {
@@ -171,12 +167,8 @@ static int inter_ready(const als_model *m, const char *fn) {
 static void inter_row(const als__inter *x, int64_t a, int64_t n, int64_t cap, int32_t *rows,
                       float *vals) {
     for (int64_t t = 0; t < n && t < cap; t++) {
-        int64_t e = a + t;
-        if (rows) rows[t] = x->iw == 2 ? ((const uint16_t *)x->col)[e] : ((const int32_t *)x->col)[e];
-        if (vals)
-            vals[t] = x->vk == ALS__V_ONE   ? 1.0f
-                      : x->vk == ALS__V_U16 ? (float)((const uint16_t *)x->val)[e]
-                                            : ((const float *)x->val)[e];
+        if (rows) rows[t] = als__inter_item(x, a + t);
+        if (vals) vals[t] = als__inter_value(x, a + t);
     }
 }
 
@@ -192,10 +184,7 @@ ALS_API int64_t als_model_items_of_user(const als_model *m, int64_t user_id, int
     const als__inter *x = &m->inter;
     int64_t a = x->ptr[u], n = x->ptr[u + 1] - a;
     inter_row(x, a, n, cap, NULL, values_out);
-    for (int64_t t = 0; items_out && t < n && t < cap; t++) {
-        int64_t e = a + t, row = x->iw == 2 ? ((const uint16_t *)x->col)[e] : ((const int32_t *)x->col)[e];
-        items_out[t] = m->imap.ids[row];
-    }
+    for (int64_t t = 0; items_out && t < n && t < cap; t++) items_out[t] = m->imap.ids[als__inter_item(x, a + t)];
     return n;
 }
 
