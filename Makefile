@@ -83,6 +83,8 @@ lib: $(LIBS_ALL)
 # multiversioned); ALS promises no bit-identity across CPUs, unlike the search kernels.
 $(BUILD)/obj/als/solve.o: EXTRA := -O3 -ffp-contract=fast -fno-tree-loop-distribute-patterns
 $(BUILD)/obj/als/fit.o: EXTRA := -O3
+# no contraction: the batched and the one-row Cholesky must give the same bits
+$(BUILD)/obj/als/chol.o: EXTRA := -O3 -ffp-contract=off -fno-math-errno
 $(BUILD)/obj/core/kernel_avx2.o: EXTRA := -mavx2 -mfma
 $(BUILD)/obj/core/kernel_avx512.o: EXTRA := -mavx512f -mavx512vl -mavx512dq -mavx512bw -mavx2 -mfma
 $(BUILD)/obj/%.o: src/%.c
@@ -323,6 +325,7 @@ FUZZ_LK = -Iexamples/lookalike -Dmain=lookalike_main $(LOOKALIKE_SRC)
 $(FUZZ_DIR)/obj/core/kernel_avx2.o: FUZZ_EXTRA := -mavx2 -mfma
 $(FUZZ_DIR)/obj/core/kernel_avx512.o: FUZZ_EXTRA := -mavx512f -mavx512vl -mavx512dq -mavx512bw -mavx2 -mfma
 $(FUZZ_DIR)/obj/als/solve.o: FUZZ_EXTRA := -ffp-contract=fast
+$(FUZZ_DIR)/obj/als/chol.o: FUZZ_EXTRA := -ffp-contract=off -fno-math-errno
 $(FUZZ_DIR)/obj/%.o: src/%.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_EXTRA) $(BLIS_CFLAGS) \

@@ -29,7 +29,7 @@
 #define RANK 4
 #define NU 30
 #define NI 20
-#define MAXR 16
+#define MAXR 20
 #define TP 1024
 
 /* ---------------------------------------------------------------- problems */
@@ -486,6 +486,76 @@ static void test_store_layouts(void **state) {
             }
             als_ratings_destroy(r);
         }
+        tr_free(&t);
+    }
+}
+
+/* Every rank from 1 to 18: the ranks up to 16 each have their own register kernels (the
+ * user half-step's and the blocked item half-step's), 17 and 18 take the general ones. The
+ * users' final factors and the items' first ones match the dense reference, Cholesky
+ * (solved eight rows at a time) and CG; NNLS meets its KKT conditions. */
+static void test_every_rank(void **state) {
+    (void)state;
+    for (int implicit = 0; implicit <= 1; implicit++) {
+        triples t;
+        make_problem(&t, NU, NI, 0.4, implicit, 6000 + (uint64_t)implicit);
+        als_ratings *r = tr_ratings(&t);
+        for (int rank = 1; rank <= 18; rank++)
+            for (int solver = ALS_SOLVER_CHOLESKY; solver <= ALS_SOLVER_CG + 1; solver++) {
+                int nnls = solver > ALS_SOLVER_CG;
+                cfg c = {implicit, ALS_REG_COUNT, nnls ? ALS_SOLVER_CHOLESKY : solver, nnls, 50, 0.1,
+                         2.0, ALS_ITEMEQ_USER_MAJOR};
+                char what[96];
+                snprintf(what, sizeof what, "%s, rank %d, %s", implicit ? "implicit" : "explicit",
+                         rank, nnls ? "nnls" : solver ? "cg" : "cholesky");
+                als_model *m0 = fit_model(r, &c, rank, 0, 9, 2), *m1 = fit_model(r, &c, rank, 1, 9, 2);
+                als_model *m = fit_model(r, &c, rank, 2, 9, 2);
+                if (nnls) {
+                    assert_true(kkt_worst(&t, 0, m, m, &c) <= 1e-4);
+                    assert_true(kkt_worst(&t, 1, m1, m0, &c) <= 1e-4);
+                } else {
+                    double tol = solver == ALS_SOLVER_CG ? 1e-3 : 1e-4;
+                    assert_true(check_rows(&t, 0, m, m, &c, what) <= tol);
+                    assert_true(check_rows(&t, 1, m1, m0, &c, what) <= tol);
+                }
+                als_model_destroy(m0);
+                als_model_destroy(m1);
+                als_model_destroy(m);
+            }
+        als_ratings_destroy(r);
+        tr_free(&t);
+    }
+}
+
+/* The blocked item half-step on more users than a block holds (16,384 users or 2^20
+ * ratings, never across a 32,768-user boundary), with one user whose ratings alone pass
+ * 2^20: values all 1, counts and floats, 1 and 2 threads, against the reference. */
+static void test_item_blocks(void **state) {
+    (void)state;
+    const int nu = 40000, ni = 40;
+    for (int layout = 0; layout < 3; layout++) {
+        triples t = {0, 0, NULL, NULL, NULL};
+        uint64_t s = 77 + (uint64_t)layout;
+        for (int u = 0; u < nu; u++) {
+            int n = u == 0 ? (1 << 20) + 4321 : 1 + (int)(tu_next(&s) % 3);
+            for (int k = 0; k < n; k++) {
+                float v = layout == 0 ? 1.0f : layout == 1 ? (float)(1 + tu_next(&s) % 4)
+                                                           : 0.25f + (float)tu_uniform(&s);
+                tr_push(&t, uid(u), iid((int)(tu_next(&s) % (uint64_t)ni)), v);
+            }
+        }
+        als_ratings *r = tr_ratings(&t);
+        for (int threads = 1; threads <= 2; threads++) {
+            cfg c = {1, ALS_REG_COUNT, ALS_SOLVER_CHOLESKY, 0, 0, 0.1, 0.5, ALS_ITEMEQ_USER_MAJOR};
+            char what[64];
+            snprintf(what, sizeof what, "blocks, layout %d, %d threads", layout, threads);
+            als_model *m0 = fit_model(r, &c, RANK, 0, 3, threads), *m = fit_model(r, &c, RANK, 1, 3, threads);
+            assert_true(check_rows(&t, 1, m, m0, &c, what) <= 1e-4);
+            assert_true(check_rows_step(&t, 0, m, m, &c, what, 4999) <= 1e-4);
+            als_model_destroy(m0);
+            als_model_destroy(m);
+        }
+        als_ratings_destroy(r);
         tr_free(&t);
     }
 }
@@ -2511,6 +2581,8 @@ int main(void) {
         cmocka_unit_test(test_initial_factors),
         cmocka_unit_test(test_reference_solves),
         cmocka_unit_test(test_store_layouts),
+        cmocka_unit_test(test_every_rank),
+        cmocka_unit_test(test_item_blocks),
         cmocka_unit_test(test_nnls_kkt),
         cmocka_unit_test(test_loss_monotone),
         cmocka_unit_test(test_progress_cancel),

@@ -104,11 +104,20 @@ static int rowset_by_item(rowset *c, const als_ratings *R) {
     return ALS_OK;
 }
 
+#define ROW_AHEAD 4 /* rows between a row's prefetch and its use */
+
 /* Row `row` as int32 columns and float values: pointers into a wide rowset, else decoded
  * into the caller's buffers (maxrow entries each). Returns the row's length. */
 static int64_t row_of(const rowset *c, int64_t row, int32_t *cb, float *vb, const int32_t **cols,
                       const float **vals) {
     int64_t a = c->ptr[row], n = c->ptr[row + 1] - a;
+    if (row + ROW_AHEAD < c->rows) { /* a later row's entries: rows are read one after another */
+        int64_t f0 = c->ptr[row + ROW_AHEAD], f1 = c->ptr[row + ROW_AHEAD + 1];
+        const char *cp = (const char *)c->col, *vp = (const char *)c->val;
+        size_t vw = vbytes(c->vk);
+        for (int64_t e = f0; e < f1; e += 64 / c->iw) __builtin_prefetch(cp + e * c->iw);
+        for (int64_t e = f0; vw && e < f1; e += 64 / (int64_t)vw) __builtin_prefetch(vp + e * (int64_t)vw);
+    }
     if (c->iw == 4) {
         *cols = (const int32_t *)c->col + a;
     } else {
@@ -204,6 +213,8 @@ int als__gram(const float *Y, int64_t n, int r, int nthreads, double *out) {
     return ALS_OK;
 }
 
+#define HALF_CHUNK 64 /* rows a thread takes at a time */
+
 /* Solve every row of `m` (rows x r factors in X) against Y. */
 static int half_step(const als__params *p, const rowset *m, const float *Y, int64_t ny, float *X,
                      int r, int nt, double *gram, als__solver *sol, rowbuf *bufs,
@@ -222,24 +233,54 @@ static int half_step(const als__params *p, const rowset *m, const float *Y, int6
     }
     /* Cholesky and NNLS at small ranks read the packed table of Y (solve.c) when it is
      * small against the ratings: the fixed side's outer products, computed once here. */
-    float *ptab = NULL;
-    int qf = 0;
-    if (als__use_packed(p, r, ny) && als__packed_table(Y, ny, r, nt, &ptab, &qf) != ALS_OK) {
+    float *ytab = NULL;
+    if (als__use_ytab(p, r, ny) && als__ytab(Y, ny, r, nt, &ytab) != ALS_OK) {
         als__afree(gram_f);
         return ALS_ENOMEM;
     }
-    als__solve_ctx ctx = {p, p->implicit ? gram : NULL, Y, r, gram_f, cancel, ptab, qf};
-#pragma omp parallel for schedule(dynamic, 64) num_threads(nt)
-    for (int64_t row = 0; row < m->rows; row++) {
-        if (atomic_load_explicit(cancel, memory_order_relaxed)) continue; /* skip the rest */
-        int t = omp_get_thread_num();
-        const int32_t *cols;
-        const float *vals;
-        int64_t len = row_of(m, row, bufs[t].cb, bufs[t].vb, &cols, &vals);
-        als__solve_row(&ctx, &sol[t], cols, vals, len, X + row * r);
+    als__solve_ctx ctx = {p, p->implicit ? gram : NULL, Y, r, gram_f, cancel, ytab};
+    if (als__batchable(&ctx)) { /* Cholesky: ALS__LANES rows factored at once */
+        int64_t nch = (m->rows + HALF_CHUNK - 1) / HALF_CHUNK;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+        for (int64_t ch = 0; ch < nch; ch++) {
+            if (atomic_load_explicit(cancel, memory_order_relaxed)) continue; /* skip the rest */
+            int t = omp_get_thread_num();
+            int64_t r0 = ch * HALF_CHUNK, r1 = r0 + HALF_CHUNK < m->rows ? r0 + HALF_CHUNK : m->rows;
+            int64_t lrow[ALS__LANES];
+            float *xo[ALS__LANES];
+            int nl = 0;
+            for (int64_t row = r0; row < r1; row++) {
+                const int32_t *cols;
+                const float *vals;
+                int64_t len = row_of(m, row, bufs[t].cb, bufs[t].vb, &cols, &vals);
+                if (als__solve_row_stage(&ctx, &sol[t], nl, cols, vals, len, X + row * r) == 0) {
+                    lrow[nl] = row;
+                    xo[nl++] = X + row * r;
+                }
+                if (nl == ALS__LANES || (row == r1 - 1 && nl > 0)) {
+                    unsigned bad = als__solve_staged(&ctx, &sol[t], nl, xo);
+                    for (int l = 0; l < nl; l++) { /* not positive definite in float: in double */
+                        if (!(bad >> l & 1)) continue;
+                        len = row_of(m, lrow[l], bufs[t].cb, bufs[t].vb, &cols, &vals);
+                        als__solve_row(&ctx, &sol[t], cols, vals, len, xo[l]);
+                    }
+                    nl = 0;
+                }
+            }
+        }
+    } else {
+#pragma omp parallel for schedule(dynamic, HALF_CHUNK) num_threads(nt)
+        for (int64_t row = 0; row < m->rows; row++) {
+            if (atomic_load_explicit(cancel, memory_order_relaxed)) continue; /* skip the rest */
+            int t = omp_get_thread_num();
+            const int32_t *cols;
+            const float *vals;
+            int64_t len = row_of(m, row, bufs[t].cb, bufs[t].vb, &cols, &vals);
+            als__solve_row(&ctx, &sol[t], cols, vals, len, X + row * r);
+        }
     }
     als__afree(gram_f);
-    als__afree(ptab);
+    als__afree(ytab);
     return ALS_OK;
 }
 
@@ -257,7 +298,39 @@ typedef struct {
     float *q;       /* nt rows of qf: the user's packed row */
     int64_t *count; /* per item: the ratings that count for lambda */
     int qf, rb;
+    /* the blocked variant (rank <= 16, see item_blocked), per thread; accf, cnt, q unused */
+    int blocked;
+    int64_t cap;    /* entries the block buffers hold */
+    float *ub;      /* nt blocks of SUB_USERS x 16: the block's user rows, padded */
+    int64_t *hist;  /* nt blocks of ni: the item's entries in the block (0 between blocks) */
+    int64_t *start; /* nt blocks of ni */
+    uint16_t *li;   /* nt blocks of cap: the block's entries by item, as user-in-block */
+    char *lv;       /* nt blocks of cap values, as wide as the store's (NULL: all 1) */
 } itemsys;
+
+static void itemsys_free(itemsys *is) {
+    als__afree(is->accf);
+    als__afree(is->accd);
+    free(is->cnt);
+    als__afree(is->q);
+    free(is->touched);
+    als__afree(is->ub);
+    free(is->hist);
+    free(is->start);
+    free(is->li);
+    free(is->lv);
+    memset(is, 0, sizeof *is);
+}
+
+/* The blocked item half-step at ranks up to 16: a thread takes its users in blocks of at
+ * most SUB_USERS users and SUB_ENTRIES ratings (or one user with more), which never cross a
+ * SCATTER_BLOCK boundary, so the blocks do not depend on the thread count. A block's
+ * ratings are bucketed by item (a counting sort over the items it touches) and each item's
+ * bucket is summed in registers against the block's user rows, which stay in the L2 cache
+ * (als__item_block), then added to the item's double sums: one read-modify-write of an
+ * item's sums per block instead of one per rating. */
+#define SUB_USERS 16384
+#define SUB_ENTRIES (1 << 20)
 
 #define SCATTER_BLOCK 32768 /* users between flushes of the item half-step's float sums */
 
@@ -278,6 +351,86 @@ static int64_t first_user_at(const int64_t *ptr, int64_t nu, int64_t at) {
     return a;
 }
 
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int item_blocked(const rowset *byu, const float *U, int64_t nu, int64_t ni, int r, int nt,
+                        const itemsys *is, int implicit, float alpha, const _Atomic int *cancel) {
+    size_t qf = (size_t)is->qf, blk = (size_t)ni * qf;
+    int used = 1;
+#pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num(), T = omp_get_num_threads();
+        if (t == 0) used = T;
+        double *accd = is->accd + (size_t)t * blk;
+        float *ub = is->ub + (size_t)t * SUB_USERS * 16;
+        int64_t *hist = is->hist + (size_t)t * (size_t)ni, *start = is->start + (size_t)t * (size_t)ni;
+        int32_t *touched = is->touched + (size_t)t * (size_t)ni;
+        uint16_t *li = is->li + (size_t)t * (size_t)is->cap;
+        size_t vw = vbytes(byu->vk);
+        char *lv = vw ? is->lv + (size_t)t * (size_t)is->cap * vw : NULL;
+        const int64_t *ptr = byu->ptr;
+        const uint16_t *c16 = byu->iw == 2 ? (const uint16_t *)byu->col : NULL;
+        const int32_t *c32 = (const int32_t *)byu->col;
+        const char *val = (const char *)byu->val;
+        memset(accd, 0, blk * sizeof(double));
+        memset(hist, 0, (size_t)ni * sizeof(int64_t));
+        for (int j = 0; j < SUB_USERS * 16; j++) ub[j] = 0.0f;
+        int64_t n = ptr[nu];
+        int64_t u0 = t == 0 ? 0 : block_at(first_user_at(ptr, nu, n / T * t + n % T * t / T), nu);
+        int64_t u1 = t == T - 1 ? nu : block_at(first_user_at(ptr, nu, n / T * (t + 1) + n % T * (t + 1) / T), nu);
+        for (int64_t b0 = u0; b0 < u1;) {
+            if (atomic_load_explicit(cancel, memory_order_relaxed)) break;
+            int64_t lim = block_at(b0 + 1, nu), b1 = b0 + 1;
+            if (lim > u1) lim = u1;
+            while (b1 < lim && b1 - b0 < SUB_USERS && ptr[b1 + 1] - ptr[b0] <= SUB_ENTRIES) b1++;
+            int64_t e0 = ptr[b0], e1 = ptr[b1], nt_ = 0;
+            for (int64_t u = b0; u < b1; u++)
+                for (int j = 0; j < r; j++) ub[(u - b0) * 16 + j] = U[u * r + j];
+            /* bucket the block's ratings by item (stable: a bucket keeps the entry order) */
+            for (int64_t e = e0; e < e1; e++) {
+                int32_t it = c16 ? c16[e] : c32[e];
+                if (hist[it]++ == 0) touched[nt_++] = it;
+            }
+            int dense = nt_ > ni / 4; /* then in item order, so the sums are read in order */
+            if (dense) {
+                nt_ = 0;
+                for (int64_t i = 0; i < ni; i++)
+                    if (hist[i]) touched[nt_++] = (int32_t)i;
+            }
+            for (int64_t k = 0, pos = 0; k < nt_; k++) {
+                start[touched[k]] = pos;
+                pos += hist[touched[k]];
+            }
+            for (int64_t u = b0; u < b1; u++)
+                for (int64_t e = ptr[u]; e < ptr[u + 1]; e++) {
+                    int32_t it = c16 ? c16[e] : c32[e];
+                    int64_t at = start[it]++;
+                    li[at] = (uint16_t)(u - b0);
+                    if (vw) memcpy(lv + (size_t)at * vw, val + (size_t)e * vw, vw);
+                }
+            for (int64_t k = 0, pos = 0; k < nt_; k++) {
+                int32_t it = touched[k];
+                int64_t cnt = hist[it];
+                if (k + 2 < nt_) { /* the sums of a later item: fetch their lines */
+                    const char *nx = (const char *)(accd + (size_t)touched[k + 2] * qf);
+                    for (size_t o = 0; o < qf * sizeof(double); o += 64) __builtin_prefetch(nx + o, 1);
+                }
+                als__item_block(accd + (size_t)it * qf, ub, li + pos,
+                                vw == 2 ? (const uint16_t *)lv + pos : NULL,
+                                vw == 4 ? (const float *)lv + pos : NULL, cnt, r, implicit, alpha);
+                pos += cnt;
+                hist[it] = 0;
+            }
+            b0 = b1;
+        }
+    }
+    return used;
+}
+
 static int item_step_user_major(const als__params *p, const rowset *byu, const float *U,
                                 int64_t nu, float *V, int64_t ni, int r, int nt, double *gram,
                                 const itemsys *is, rowbuf *bufs, double *work,
@@ -290,6 +443,9 @@ static int item_step_user_major(const als__params *p, const rowset *byu, const f
     size_t qf = (size_t)is->qf, blk = (size_t)ni * qf;
     int rb = is->rb, used = 1;
     float alpha = (float)p->alpha;
+    if (is->blocked) {
+        used = item_blocked(byu, U, nu, ni, r, nt, is, implicit, alpha, cancel);
+    } else
 #pragma omp parallel num_threads(nt)
     {
         int t = omp_get_thread_num(), T = omp_get_num_threads();
@@ -392,17 +548,15 @@ static double loss(const als__params *p, const rowset *byu, const int64_t *icoun
     return total + reg_items;
 }
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* The item half-step's strategy for these sizes (ALS_PARAM_ITEM_EQUATIONS auto). */
 static int pick_item_eq(const als__params *p, int64_t n, int64_t ni, int nt) {
     if ((int)p->item_eq != ALS_ITEMEQ_AUTO) return (int)p->item_eq;
     int r = (int)p->rank;
-    double sys = (double)nt * (double)ni * (als__packed_qf(r) * 12.0 + 1.0), copy = 8.0 * (double)n;
+    /* per thread and item: the double sums and item_blocked's counters, or the scatter's
+     * float and double sums, counter and list entry */
+    double per = r <= 16 ? (r + r * (r + 1) / 2) * 8.0 + 20.0 : als__packed_qf(r) * 12.0 + 5.0;
+    double sys = (double)nt * (double)ni * per, copy = 8.0 * (double)n;
     return r <= 32 && sys <= (copy > 64e6 ? copy : 64e6) ? ALS_ITEMEQ_USER_MAJOR : ALS_ITEMEQ_ITEM_MAJOR;
 }
 
@@ -425,7 +579,9 @@ ALS_API int als_model_fit(als_model *m, const als_ratings *R) {
     rowbuf *ubuf = calloc((size_t)nt, sizeof *ubuf), *ibuf = calloc((size_t)nt, sizeof *ibuf);
     int64_t *icount = calloc((size_t)(ni ? ni : 1), sizeof *icount);
     int rc = ALS_OK, ok = gram && work && sol && ubuf && ibuf && icount;
-    for (int t = 0; ok && t < nt; t++) ok = als__solver_init(&sol[t], r) == ALS_OK;
+    for (int t = 0; ok && t < nt; t++)
+        ok = als__solver_init(&sol[t], r) == ALS_OK &&
+             (r > ALS__BATCH_MAXR || als__solver_batch_init(&sol[t]) == ALS_OK);
     ok = ok && rowset_by_user(&byu, R) == ALS_OK && rowbufs_init(ubuf, nt, &byu) == ALS_OK;
     if (ok) { /* the ratings that count for an item's lambda (solve_row's rule) */
         for (int64_t t = 0; t < n; t++) icount[als__r_irow(R, t)] += !p.implicit || als__r_value(R, t) > 0;
@@ -434,13 +590,27 @@ ALS_API int als_model_fit(als_model *m, const als_ratings *R) {
         is.qf = als__packed_qf(r);
         is.rb = als__packed_rb(r);
         is.count = icount;
-        size_t cells;
+        size_t cells, nib = (size_t)nt * (size_t)(ni ? ni : 1);
+        is.blocked = r <= 16;
+        if (is.blocked) { /* b, then the packed triangle, unpadded (item_blocked's sums) */
+            is.rb = r;
+            is.qf = r + r * (r + 1) / 2;
+        }
+        is.cap = byu.maxrow > SUB_ENTRIES ? byu.maxrow : SUB_ENTRIES;
         ok = !als__mul((size_t)nt * (size_t)ni, (size_t)is.qf * sizeof(double), &cells) &&
-             (is.accf = als__aalloc(cells / sizeof(double), sizeof(float))) != NULL &&
              (is.accd = als__aalloc(cells / sizeof(double), sizeof(double))) != NULL &&
-             (is.cnt = malloc((size_t)nt * (size_t)(ni ? ni : 1))) != NULL &&
-             (is.q = als__aalloc((size_t)nt * (size_t)is.qf, sizeof(float))) != NULL &&
-             (is.touched = malloc((size_t)nt * (size_t)(ni ? ni : 1) * sizeof(int32_t))) != NULL;
+             (is.touched = malloc(nib * sizeof(int32_t))) != NULL;
+        if (ok && is.blocked)
+            ok = (is.ub = als__aalloc((size_t)nt * SUB_USERS * 16, sizeof(float))) != NULL &&
+                 (is.hist = malloc(nib * sizeof(int64_t))) != NULL &&
+                 (is.start = malloc(nib * sizeof(int64_t))) != NULL &&
+                 (is.li = malloc((size_t)nt * (size_t)is.cap * sizeof(uint16_t))) != NULL &&
+                 (byu.vk == ALS__V_ONE ||
+                  (is.lv = malloc((size_t)nt * (size_t)is.cap * vbytes(byu.vk))) != NULL);
+        else if (ok)
+            ok = (is.accf = als__aalloc(cells / sizeof(double), sizeof(float))) != NULL &&
+                 (is.cnt = malloc(nib)) != NULL &&
+                 (is.q = als__aalloc((size_t)nt * (size_t)is.qf, sizeof(float))) != NULL;
     } else if (ok) {
         ok = rowset_by_item(&byi, R) == ALS_OK && rowbufs_init(ibuf, nt, &byi) == ALS_OK;
     }
@@ -497,12 +667,7 @@ ALS_API int als_model_fit(als_model *m, const als_ratings *R) {
         }
     }
     /* The half-steps' memory goes before the model's copies are made. */
-    als__afree(is.accf);
-    als__afree(is.accd);
-    free(is.cnt);
-    als__afree(is.q);
-    free(is.touched);
-    memset(&is, 0, sizeof is);
+    itemsys_free(&is);
     rowset_free(&byi);
     /* Install the new state. */
     {
@@ -582,11 +747,7 @@ done:
     free(gram);
     free(work);
     free(icount);
-    als__afree(is.accf);
-    als__afree(is.accd);
-    free(is.cnt);
-    als__afree(is.q);
-    free(is.touched);
+    itemsys_free(&is);
     rowbufs_free(ubuf, nt);
     rowbufs_free(ibuf, nt);
     free(ubuf);

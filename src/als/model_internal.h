@@ -57,6 +57,10 @@ void als__model_clear(als_model *m);
 /* Build gram_v and vpanels from V (after fit or load). ALS_OK or ALS_ENOMEM. */
 int als__model_finish(als_model *m);
 
+/* Rows solved together by the batched Cholesky (chol.c), and the largest rank it takes. */
+#define ALS__LANES 8
+#define ALS__BATCH_MAXR 128
+
 /* One row's normal equations, solved in double. Scratch is per thread. */
 typedef struct {
     int r, rp;                /* rank, and rank rounded up to 16 floats */
@@ -67,9 +71,16 @@ typedef struct {
     int64_t gcap;
     int64_t failed;           /* rows whose system could not be solved (set to zero) */
     int64_t hard;             /* rows re-solved in double (statistics) */
+    /* the batched Cholesky (als__solver_batch_init; NULL otherwise): ALS__LANES staged rows */
+    double *bA, *bb, *bx;     /* lanes x r x r systems, lanes x r right-hand sides, solutions */
+    double bfloor[ALS__LANES];         /* the lanes' pivot floors */
+    double *bwork;            /* als__cholesky_batch_work(r) doubles, 64-byte aligned */
 } als__solver;
 
 int als__solver_init(als__solver *s, int r);
+/* The buffers of the batched Cholesky, for ranks up to ALS__BATCH_MAXR. ALS_OK or
+ * ALS_ENOMEM (als__solver_free frees what was made). */
+int als__solver_batch_init(als__solver *s);
 void als__solver_free(als__solver *s);
 
 /* Solve row `row` of a CSR (ptr/col/val) against factors Y (n_y x r), writing x (r floats,
@@ -81,8 +92,7 @@ typedef struct {
     int r;
     const float *gram_f;  /* the same in float, r x rp (padded rows), for CG; may be NULL otherwise */
     const _Atomic int *cancel; /* als_model_cancel's flag, polled by long solves; may be NULL */
-    const float *ptab;    /* als__packed_table of Y (Cholesky and NNLS), or NULL */
-    int qf;               /* its row length in floats */
+    const float *ytab;    /* als__ytab of Y (Cholesky and NNLS at ranks up to 16), or NULL */
 } als__solve_ctx;
 
 /* The packed layout of a factor row y (rank r): y in the first als__packed_rb(r) floats,
@@ -92,21 +102,41 @@ static inline int als__packed_rb(int r) { return (r + 15) / 16 * 16; }
 static inline int als__packed_qf(int r) { return als__packed_rb(r) + (r * (r + 1) / 2 + 15) / 16 * 16; }
 /* solve.c: y's packed row into t (als__packed_qf(r) floats, padding included). */
 void als__packed_row(const float *y, int r, float *t);
-/* solve.c: the packed table of Y for als__solve_ctx.ptab (*out: als__afree; ny x *qf
- * floats, qf = als__packed_qf(r)). ALS_OK or ALS_ENOMEM. */
-int als__packed_table(const float *Y, int64_t ny, int r, int nt, float **out, int *qf_out);
-/* Whether a half-step against ny fixed rows reads their packed table: Cholesky or NNLS at
- * ranks up to 16 (its rows grow as r^2 / 2), with the table at most 256 MB. The shards'
- * user solves ask the same question with the same ny, so they keep the fit's bits. */
-static inline int als__use_packed(const als__params *p, int r, int64_t ny) {
+/* Y with its rows padded to ALS__YTAB_W floats (zeros past r <= 16), for als__solve_ctx.ytab
+ * (*out: als__afree). ALS_OK or ALS_ENOMEM. */
+#define ALS__YTAB_W 16
+int als__ytab(const float *Y, int64_t ny, int r, int nt, float **out);
+/* Whether a half-step against ny fixed rows reads their als__ytab: Cholesky or NNLS at ranks
+ * up to 16, with the table at most 256 MB. The shards' user solves ask the same question
+ * with the same ny, so they keep the fit's bits. */
+static inline int als__use_ytab(const als__params *p, int r, int64_t ny) {
     int cg = p->solver == ALS_SOLVER_CG && !p->nonnegative;
-    return !cg && r <= 16 && (double)ny * 4.0 * (16 + 144) <= 256e6;
+    return !cg && r <= 16 && (double)ny * 4.0 * ALS__YTAB_W <= 256e6;
 }
 
 void als__solve_row(const als__solve_ctx *c, als__solver *s, const int32_t *cols,
                     const float *vals, int64_t nnz, float *x);
 
-/* solve.c: Cholesky of an r x r system in place (-1 if a pivot is not above floor), its
+/* solve.c: whether c's rows go through the batched Cholesky (solver cholesky, not NNLS, rank
+ * at most ALS__BATCH_MAXR). Then a row is staged into a lane (als__solve_row_stage: the
+ * system solve_row would build; 1 when its solution is exactly zero, already written to
+ * xout, 0 when staged) and lanes 0..nl-1 are solved together (als__solve_staged: each xout[l]
+ * gets the bits solve_row gives; the result has bit l set where lane l's float system was
+ * not numerically positive definite: xout[l] is untouched, and solve_row, which re-solves
+ * such a row in double, must be called for it). */
+int als__batchable(const als__solve_ctx *c);
+int als__solve_row_stage(const als__solve_ctx *c, als__solver *s, int lane, const int32_t *cols,
+                         const float *vals, int64_t nnz, float *xout);
+unsigned als__solve_staged(const als__solve_ctx *c, als__solver *s, int nl, float *const *xout);
+/* chol.c: nl <= ALS__LANES systems at once: lane l's r x r matrix at A + l r^2 (its lower
+ * triangle is read), right-hand side at b + l r, pivot floor floor[l]; solutions at x + l r.
+ * Bit l of the result is set where lane l failed als__cholesky_floor (its x is then
+ * meaningless); the others hold exactly what als__cholesky_floor and als__cholesky_solve
+ * give. work: als__cholesky_batch_work(r) doubles, 64-byte aligned. */
+size_t als__cholesky_batch_work(int r);
+unsigned als__cholesky_batch(const double *A, const double *b, const double *floor, int r,
+                             int nl, double *x, double *work);
+/* chol.c: Cholesky of an r x r system in place (-1 if a pivot is not above floor), its
  * triangular solves, and NNLS by coordinate descent (cancel may be NULL). */
 int als__cholesky_floor(double *A, int r, double floor);
 void als__cholesky_solve(const double *L, int r, const double *b, double *x);
@@ -120,7 +150,7 @@ int als__solve_packed(const als__params *p, int r, const double *Ap, const doubl
                       int64_t count, const double *G, double *work, double *x,
                       const _Atomic int *cancel);
 /* solve.c: one user's ratings added to the item systems (fit.c's item half-step from the
- * user-major store). q is the user's row of a packed table (als__packed_table's layout:
+ * user-major store, ranks above 16). q is the user's packed row (als__packed_row's layout:
  * x in the first rb floats, the packed upper triangle of x x^T after them, qf in all);
  * item i's float sums at accf + i qf get wb q[0..rb) and w q[rb..qf), solve_row's weights,
  * and go into its double sums at accd + i qf after every CHUNK of its ratings. cnt[i]
@@ -135,6 +165,13 @@ void als__scatter_row(float *restrict accf, double *restrict accd, uint8_t *rest
                       int64_t nnz, int implicit, float alpha);
 void als__scatter_flush(float *restrict accf, double *restrict accd, uint8_t *restrict cnt,
                         const int32_t *touched, int64_t ntouched, int qf);
+/* solve.c: the blocked item half-step's kernel (rank r <= 16): an item's ratings by n users
+ * of a block, whose rows are at Ub + 16 li[e] (zero-padded), values v16[e] or v32[e] (both
+ * NULL: all 1), added to the item's double sums d (b in d[0..r), the packed upper triangle
+ * of sum w u u^T, r (r + 1) / 2 doubles, after it), in float over CHUNK ratings at a time. */
+void als__item_block(double *restrict d, const float *restrict Ub, const uint16_t *restrict li,
+                     const uint16_t *restrict v16, const float *restrict v32, int64_t n, int r,
+                     int implicit, float alpha);
 /* fit.c: the initial factor of row i of a side (1 users, 2 items) for a seed. */
 void als__init_row(float *f, int r, uint64_t seed, uint64_t side, int64_t i);
 

@@ -165,7 +165,7 @@ ALS_API int als_shard_solve_users(const als_model *params, const als_ratings *sh
 
     als__idmap map;
     memset(&map, 0, sizeof map);
-    float *Y = als__aalloc((size_t)ni * (size_t)r, sizeof(float)), *copy = NULL, *ptab = NULL;
+    float *Y = als__aalloc((size_t)ni * (size_t)r, sizeof(float)), *copy = NULL, *ytab = NULL;
     double *gram = implicit ? malloc((size_t)r * (size_t)r * sizeof(double)) : NULL;
     als__solver *sol = calloc((size_t)nt, sizeof *sol);
     groups byu = {0};
@@ -215,12 +215,11 @@ ALS_API int als_shard_solve_users(const als_model *params, const als_ratings *sh
         goto done;
     }
     {
-        int qf = 0;
-        if (als__use_packed(&p, r, nf) && als__packed_table(Y, ni, r, nt, &ptab, &qf) != ALS_OK) {
+        if (als__use_ytab(&p, r, nf) && als__ytab(Y, ni, r, nt, &ytab) != ALS_OK) {
             rc = als__errf(ALS_ENOMEM, "%s: out of memory", fn);
             goto done;
         }
-        als__solve_ctx ctx = {&p, implicit ? gram : NULL, Y, r, NULL, NULL, ptab, qf};
+        als__solve_ctx ctx = {&p, implicit ? gram : NULL, Y, r, NULL, NULL, ytab};
         float *X = als_matrix_data(user_factors);
         int64_t xs = als_matrix_stride(user_factors);
 #pragma omp parallel for schedule(dynamic, 64) num_threads(nt)
@@ -248,7 +247,7 @@ done:
     free(gram);
     als__afree(Y);
     als__afree(copy);
-    als__afree(ptab);
+    als__afree(ytab);
     groups_free(&byu);
     als__idmap_free(&map);
     return rc;

@@ -44,6 +44,10 @@ void als__solver_free(als__solver *s) {
     als__afree(s->bf);
     als__afree(s->fv);
     als__afree(s->gbuf);
+    free(s->bA);
+    free(s->bb);
+    free(s->bx);
+    als__afree(s->bwork);
     memset(s, 0, sizeof *s);
 }
 
@@ -64,6 +68,11 @@ static inline int rating_weights(float v, int implicit, float alpha, float *w, f
     *w = 1.0f;
     *wb = v;
     return 1;
+}
+
+/* A row's lambda: regParam, times its rating count under regScaling count. */
+static double row_lambda(const als__params *p, int64_t count) {
+    return p->reg * (p->reg_scaling == ALS_REG_COUNT ? (double)count : 1.0);
 }
 
 /* A += sum_e w_e y_e y_e^T and b += sum_e wb_e y_e over a row's ratings. The products are
@@ -126,73 +135,126 @@ static void accumulate_exact(double *restrict A, double *restrict b, const float
     }
 }
 
-/* The packed-table path (fit.c's tables of the fixed side, als__packed_table): table row i
- * holds y_i (r floats, padded to rb = r rounded up to 16) and then the packed upper
- * triangle of y_i y_i^T (P = r (r + 1) / 2 floats, padded to a multiple of 16), qf floats
- * in all. A rating then adds wb times the first rb floats and w times the rest: two short
- * vector loops over one contiguous row instead of r rank-1 row updates, half the work at
- * rank 10. Chunks of CHUNK ratings are summed in float and added to the double system, as
- * in accumulate. */
+typedef float v16f __attribute__((vector_size(16 * sizeof(float))));
+
+/* The register path at ranks up to 16 (the fixed side's rows in an als__ytab table: 16
+ * floats each, zero-padded): a chunk's r rows of sum w y y^T and its sum wb y stay in
+ * vector registers, and a rating costs one 64-byte load, a multiply and r + 1 vector
+ * multiply-adds whose y_i operands are broadcast by the loads. Chunks of CHUNK ratings are
+ * summed in float and added to the double system, as in accumulate. */
 static inline __attribute__((always_inline)) void
-accumulate_packed_body(double *restrict A, double *restrict b, const float *restrict T,
-                       const int qf, int r, const int rb, const int32_t *cols, const float *vals,
-                       int64_t nnz, int implicit, float alpha, int64_t *count) {
-    float acc[16 + 144] __attribute__((aligned(64))) = {0}; /* qf at rank 16 (als__use_packed) */
+accumulate_reg_body(double *restrict A, double *restrict b, const float *restrict T,
+                    const int R, const int32_t *cols, const float *vals,
+                    int64_t nnz, int implicit, float alpha, int64_t *count) {
     int64_t cnt = 0;
     for (int64_t e0 = 0; e0 < nnz; e0 += CHUNK) {
         int64_t e1 = e0 + CHUNK < nnz ? e0 + CHUNK : nnz;
-        for (int k = 0; k < qf; k++) acc[k] = 0.0f;
+        v16f acc[16], bacc = {0};
+#pragma GCC unroll 16
+        for (int i = 0; i < R; i++) acc[i] = (v16f){0};
         for (int64_t e = e0; e < e1; e++) {
-            if (e + PREFETCH < nnz) {
-                const float *n = T + (int64_t)cols[e + PREFETCH] * qf;
-                for (int k = 0; k < qf; k += 16) __builtin_prefetch(n + k);
-            }
-            const float *restrict t = T + (int64_t)cols[e] * qf;
+            if (e + PREFETCH < nnz) __builtin_prefetch(T + (int64_t)cols[e + PREFETCH] * ALS__YTAB_W);
+            const float *restrict yr = T + (int64_t)cols[e] * ALS__YTAB_W;
+            v16f y;
+            memcpy(&y, yr, sizeof y);
             float w, wb;
             cnt += rating_weights(vals[e], implicit, alpha, &w, &wb);
-            for (int k = 0; k < rb; k++) acc[k] += wb * t[k];
+            bacc += wb * y;
             if (w == 0.0f) continue;
-            for (int k = rb; k < qf; k++) acc[k] += w * t[k];
+            v16f wy = w * y;
+            /* y_i from memory, broadcast by the load (no shuffles): y_i (w y) */
+#pragma GCC unroll 16
+            for (int i = 0; i < R; i++) acc[i] += yr[i] * wy;
         }
-        for (int j = 0; j < r; j++) b[j] += acc[j];
-        const float *a = acc + rb;
-        for (int i = 0, k = 0; i < r; i++)
-            for (int j = i; j < r; j++, k++) {
-                A[i * r + j] += a[k];
-                if (j != i) A[j * r + i] += a[k];
+        for (int j = 0; j < R; j++) b[j] += bacc[j];
+        for (int i = 0; i < R; i++)
+            for (int j = 0; j <= i; j++) {
+                A[i * R + j] += acc[i][j];
+                if (j != i) A[j * R + i] += acc[i][j];
             }
     }
     *count = cnt;
 }
 
-/* One copy per row length (ranks up to 16 give 32 .. 160 floats in steps of 16), so that
- * the loops have constant trip counts and the chunk's sums stay in vector registers. */
-#define ACC_PACKED(QF)                                                                        \
-    MULTIVERSION static void accumulate_packed_##QF(                                          \
-        double *restrict A, double *restrict b, const float *restrict T, int r,               \
-        const int32_t *cols, const float *vals, int64_t nnz, int implicit, float alpha,       \
-        int64_t *count) {                                                                     \
-        accumulate_packed_body(A, b, T, QF, r, 16, cols, vals, nnz, implicit, alpha, count);  \
+#define ACC_REG(R)                                                                            \
+    MULTIVERSION static void accumulate_reg_##R(double *restrict A, double *restrict b,       \
+                                                const float *restrict T,                      \
+                                                const int32_t *cols, const float *vals,       \
+                                                int64_t nnz, int implicit, float alpha,       \
+                                                int64_t *count) {                             \
+        accumulate_reg_body(A, b, T, R, cols, vals, nnz, implicit, alpha, count);         \
     }
-ACC_PACKED(32)
-ACC_PACKED(48)
-ACC_PACKED(64)
-ACC_PACKED(80)
-ACC_PACKED(96)
-ACC_PACKED(112)
-ACC_PACKED(128)
-ACC_PACKED(144)
-ACC_PACKED(160)
-#undef ACC_PACKED
+ACC_REG(1) ACC_REG(2) ACC_REG(3) ACC_REG(4) ACC_REG(5) ACC_REG(6) ACC_REG(7) ACC_REG(8)
+ACC_REG(9) ACC_REG(10) ACC_REG(11) ACC_REG(12) ACC_REG(13) ACC_REG(14) ACC_REG(15) ACC_REG(16)
+#undef ACC_REG
 
-static void accumulate_packed(double *restrict A, double *restrict b, const float *restrict T,
-                              int qf, int r, const int32_t *cols, const float *vals,
-                              int64_t nnz, int implicit, float alpha, int64_t *count) {
-    switch (qf) {
-#define CASE(QF) case QF: accumulate_packed_##QF(A, b, T, r, cols, vals, nnz, implicit, alpha, count); return;
-    CASE(32) CASE(48) CASE(64) CASE(80) CASE(96) CASE(112) CASE(128) CASE(144) CASE(160)
+static void accumulate_reg(double *restrict A, double *restrict b, const float *restrict T,
+                           int r, const int32_t *cols, const float *vals, int64_t nnz,
+                           int implicit, float alpha, int64_t *count) {
+    switch (r) {
+#define CASE(R) case R: accumulate_reg_##R(A, b, T, cols, vals, nnz, implicit, alpha, count); return;
+    CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8)
+    CASE(9) CASE(10) CASE(11) CASE(12) CASE(13) CASE(14) CASE(15) CASE(16)
 #undef CASE
-    default: *count = 0; /* unreachable: als__packed_table makes only these lengths */
+    default: *count = 0; /* unreachable: the table is built for ranks up to 16 */
+    }
+}
+
+/* The blocked item half-step (fit.c): one item's ratings within a block of users, the
+ * users' rows in Ub (16 floats each, zero-padded: r <= 16), li their indexes there, the
+ * values in v16 or v32 (both NULL: all 1). Sums go in float over CHUNK ratings, in
+ * registers, and then into the item's double sums d: b in d[0..r), the packed upper
+ * triangle of sum w u u^T at d + r. */
+static inline __attribute__((always_inline)) void
+item_block_body(double *restrict d, const float *restrict Ub, const uint16_t *restrict li,
+                const uint16_t *restrict v16, const float *restrict v32, int64_t n, const int R,
+                int implicit, float alpha) {
+    for (int64_t e0 = 0; e0 < n; e0 += CHUNK) {
+        int64_t e1 = e0 + CHUNK < n ? e0 + CHUNK : n;
+        v16f acc[16], bacc = {0};
+#pragma GCC unroll 16
+        for (int i = 0; i < R; i++) acc[i] = (v16f){0};
+        for (int64_t e = e0; e < e1; e++) {
+            const float *restrict yr = Ub + (size_t)li[e] * 16;
+            v16f y;
+            memcpy(&y, yr, sizeof y);
+            float w, wb;
+            rating_weights(v16 ? (float)v16[e] : v32 ? v32[e] : 1.0f, implicit, alpha, &w, &wb);
+            bacc += wb * y;
+            if (w == 0.0f) continue;
+            v16f wy = w * y;
+#pragma GCC unroll 16
+            for (int i = 0; i < R; i++) acc[i] += yr[i] * wy;
+        }
+        for (int j = 0; j < R; j++) d[j] += bacc[j];
+        double *restrict a = d + R;
+        for (int i = 0, k = 0; i < R; i++)
+            for (int j = i; j < R; j++, k++) a[k] += acc[i][j];
+    }
+}
+
+#define ITEM_BLOCK(R)                                                                         \
+    MULTIVERSION static void item_block_##R(double *restrict d, const float *restrict Ub,     \
+                                            const uint16_t *restrict li,                      \
+                                            const uint16_t *restrict v16,                     \
+                                            const float *restrict v32, int64_t n,             \
+                                            int implicit, float alpha) {                      \
+        item_block_body(d, Ub, li, v16, v32, n, R, implicit, alpha);                          \
+    }
+ITEM_BLOCK(1) ITEM_BLOCK(2) ITEM_BLOCK(3) ITEM_BLOCK(4) ITEM_BLOCK(5) ITEM_BLOCK(6)
+ITEM_BLOCK(7) ITEM_BLOCK(8) ITEM_BLOCK(9) ITEM_BLOCK(10) ITEM_BLOCK(11) ITEM_BLOCK(12)
+ITEM_BLOCK(13) ITEM_BLOCK(14) ITEM_BLOCK(15) ITEM_BLOCK(16)
+#undef ITEM_BLOCK
+
+void als__item_block(double *restrict d, const float *restrict Ub, const uint16_t *restrict li,
+                     const uint16_t *restrict v16, const float *restrict v32, int64_t n, int r,
+                     int implicit, float alpha) {
+    switch (r) {
+#define CASE(R) case R: item_block_##R(d, Ub, li, v16, v32, n, implicit, alpha); return;
+    CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8)
+    CASE(9) CASE(10) CASE(11) CASE(12) CASE(13) CASE(14) CASE(15) CASE(16)
+#undef CASE
+    default: return; /* unreachable: fit.c blocks ranks up to 16 only */
     }
 }
 
@@ -204,35 +266,15 @@ void als__packed_row(const float *y, int r, float *t) {
         for (int c = a; c < r; c++, k++) t[k] = y[a] * y[c];
 }
 
-int als__packed_table(const float *Y, int64_t ny, int r, int nt, float **out, int *qf_out) {
-    int qf = als__packed_qf(r);
-    float *T = als__aalloc((size_t)(ny ? ny : 1) * (size_t)qf, sizeof(float));
+int als__ytab(const float *Y, int64_t ny, int r, int nt, float **out) {
+    float *T = als__aalloc((size_t)(ny ? ny : 1) * ALS__YTAB_W, sizeof(float));
     *out = T;
-    *qf_out = qf;
     if (!T) return ALS_ENOMEM;
 #pragma omp parallel for schedule(static) num_threads(nt)
-    for (int64_t i = 0; i < ny; i++) als__packed_row(Y + i * r, r, T + i * qf);
+    for (int64_t i = 0; i < ny; i++)
+        for (int j = 0; j < ALS__YTAB_W; j++) T[i * ALS__YTAB_W + j] = j < r ? Y[i * r + j] : 0.0f;
     return ALS_OK;
 }
-
-/* In-place Cholesky A = L L^T (lower triangle); 0 on success, -1 if not positive definite
- * or if a pivot falls below floor (the factorization would hold rounding noise). */
-int als__cholesky_floor(double *A, int r, double floor) {
-    for (int j = 0; j < r; j++) {
-        double d = A[j * r + j];
-        for (int k = 0; k < j; k++) d -= A[j * r + k] * A[j * r + k];
-        if (!(d > floor)) return -1;
-        d = sqrt(d);
-        A[j * r + j] = d;
-        for (int i = j + 1; i < r; i++) {
-            double s = A[i * r + j];
-            for (int k = 0; k < j; k++) s -= A[i * r + k] * A[j * r + k];
-            A[i * r + j] = s / d;
-        }
-    }
-    return 0;
-}
-
 
 /* Pivot floors relative to the mean diagonal: below them a direction of the solution is
  * set by rounding noise rather than by the data (float partial sums carry about 1e-6 of
@@ -244,19 +286,6 @@ static double mean_diag(const double *A, int r) {
     double tr = 0.0;
     for (int j = 0; j < r; j++) tr += A[j * r + j];
     return tr / r;
-}
-
-void als__cholesky_solve(const double *L, int r, const double *b, double *x) {
-    for (int i = 0; i < r; i++) {
-        double s = b[i];
-        for (int k = 0; k < i; k++) s -= L[i * r + k] * x[k];
-        x[i] = s / L[i * r + i];
-    }
-    for (int i = r - 1; i >= 0; i--) {
-        double s = x[i];
-        for (int k = i + 1; k < r; k++) s -= L[k * r + i] * x[k];
-        x[i] = s / L[i * r + i];
-    }
 }
 
 /* min 1/2 x^T A x - b^T x subject to x >= 0, by cyclic coordinate descent (converges for a
@@ -490,51 +519,97 @@ static int solve_hard(const als__solve_ctx *c, als__solver *s, const int32_t *co
     return -1;
 }
 
+/* The row's system before lambda: A = G (implicit) or 0 plus sum w y y^T, b = sum wb y, and
+ * the ratings that count for lambda. Returns 0 when b is zero (no usable ratings: the
+ * solution is exactly zero). */
+static int row_system(const als__solve_ctx *c, als__solver *s, double *A, double *b,
+                      const int32_t *cols, const float *vals, int64_t nnz, int64_t *count) {
+    const als__params *p = c->p;
+    int r = c->r, rr = r * r, implicit = p->implicit != 0;
+    for (int j = 0; j < r; j++) b[j] = 0.0;
+    for (int t = 0; t < rr; t++) A[t] = implicit ? c->gram[t] : 0.0;
+    *count = 0;
+    if (c->ytab)
+        accumulate_reg(A, b, c->ytab, r, cols, vals, nnz, implicit, (float)p->alpha, count);
+    else
+        accumulate(A, b, s->Af, s->bf, c->Y, cols, vals, nnz, r, s->rp, implicit,
+                   (float)p->alpha, count);
+    int any = 0;
+    for (int j = 0; j < r; j++) any |= b[j] != 0.0;
+    return any;
+}
+
+
 void als__solve_row(const als__solve_ctx *c, als__solver *s, const int32_t *cols,
                     const float *vals, int64_t nnz, float *xout) {
     const als__params *p = c->p;
-    int r = c->r, implicit = p->implicit != 0;
+    int r = c->r;
     double *A = s->A, *b = s->b, *x = s->x;
-    int rr = r * r;
-    for (int j = 0; j < r; j++) b[j] = 0.0;
-    int cg = p->solver == ALS_SOLVER_CG && !p->nonnegative;
-    if (cg) {
+    if (p->solver == ALS_SOLVER_CG && !p->nonnegative) {
+        for (int j = 0; j < r; j++) b[j] = 0.0;
         solve_cg(c, s, cols, vals, nnz, xout);
         return;
     }
     int64_t count = 0;
-    for (int t = 0; t < rr; t++) A[t] = implicit ? c->gram[t] : 0.0;
-    if (c->ptab)
-        accumulate_packed(A, b, c->ptab, c->qf, r, cols, vals, nnz, implicit,
-                          (float)p->alpha, &count);
-    else
-        accumulate(A, b, s->Af, s->bf, c->Y, cols, vals, nnz, r, s->rp, implicit, (float)p->alpha,
-                   &count);
-    int any = 0;
-    for (int j = 0; j < r; j++) any |= b[j] != 0.0;
-    if (!any) { /* no usable ratings (or b = 0): the solution is exactly zero */
+    if (!row_system(c, s, A, b, cols, vals, nnz, &count)) {
         memset(xout, 0, (size_t)r * sizeof(float));
         return;
     }
-    double lambda = p->reg * (p->reg_scaling == ALS_REG_COUNT ? (double)count : 1.0);
-    {
-        for (int j = 0; j < r; j++) A[j * r + j] += lambda;
-        if (p->nonnegative) {
-            als__nnls(A, b, r, x, c->cancel);
-        } else {
-            double *L = s->work;
-            for (int t = 0; t < rr; t++) L[t] = A[t];
-            if (als__cholesky_floor(L, r, PIVOT_FLOAT * mean_diag(A, r)) != 0 && (s->hard++, 1) &&
-                solve_hard(c, s, cols, vals, nnz, lambda) != 0) {
-                /* nothing worked: the row is zeroed and counted; fit reports it */
-                memset(xout, 0, (size_t)r * sizeof(float));
-                s->failed++;
-                return;
-            }
-            als__cholesky_solve(L, r, b, x);
+    double lambda = row_lambda(p, count);
+    for (int j = 0; j < r; j++) A[j * r + j] += lambda;
+    if (p->nonnegative) {
+        als__nnls(A, b, r, x, c->cancel);
+    } else {
+        double *L = s->work;
+        memcpy(L, A, (size_t)r * (size_t)r * sizeof(double));
+        if (als__cholesky_floor(L, r, PIVOT_FLOAT * mean_diag(A, r)) != 0 && (s->hard++, 1) &&
+            solve_hard(c, s, cols, vals, nnz, lambda) != 0) {
+            /* nothing worked: the row is zeroed and counted; fit reports it */
+            memset(xout, 0, (size_t)r * sizeof(float));
+            s->failed++;
+            return;
         }
+        als__cholesky_solve(L, r, b, x);
     }
     for (int j = 0; j < r; j++) xout[j] = (float)x[j];
+}
+
+int als__batchable(const als__solve_ctx *c) {
+    return c->p->solver != ALS_SOLVER_CG && !c->p->nonnegative && c->r <= ALS__BATCH_MAXR;
+}
+
+int als__solver_batch_init(als__solver *s) {
+    size_t r = (size_t)s->r;
+    s->bA = malloc(ALS__LANES * r * r * sizeof(double));
+    s->bb = malloc(ALS__LANES * r * sizeof(double));
+    s->bx = malloc(ALS__LANES * r * sizeof(double));
+    s->bwork = als__aalloc(als__cholesky_batch_work(s->r), sizeof(double));
+    return s->bA && s->bb && s->bx && s->bwork ? ALS_OK : ALS_ENOMEM;
+}
+
+int als__solve_row_stage(const als__solve_ctx *c, als__solver *s, int lane, const int32_t *cols,
+                         const float *vals, int64_t nnz, float *xout) {
+    int r = c->r;
+    double *A = s->bA + (size_t)lane * r * r, *b = s->bb + (size_t)lane * r;
+    int64_t count = 0;
+    if (!row_system(c, s, A, b, cols, vals, nnz, &count)) {
+        memset(xout, 0, (size_t)r * sizeof(float));
+        return 1;
+    }
+    double lambda = row_lambda(c->p, count);
+    for (int j = 0; j < r; j++) A[j * r + j] += lambda;
+    s->bfloor[lane] = PIVOT_FLOAT * mean_diag(A, r);
+    return 0;
+}
+
+unsigned als__solve_staged(const als__solve_ctx *c, als__solver *s, int nl, float *const *xout) {
+    int r = c->r;
+    unsigned bad = als__cholesky_batch(s->bA, s->bb, s->bfloor, r, nl, s->bx, s->bwork);
+    for (int l = 0; l < nl; l++) {
+        if (bad >> l & 1) continue;
+        for (int j = 0; j < r; j++) xout[l][j] = (float)s->bx[(size_t)l * r + j];
+    }
+    return bad;
 }
 
 /* cg_steps conjugate-gradient steps on the dense system M x = b, in double, from x (the
@@ -582,7 +657,7 @@ int als__solve_packed(const als__params *p, int r, const double *Ap, const doubl
             double v = Ap[k] + (G ? G[j * r + i] : 0.0);
             M[i * r + j] = M[j * r + i] = v;
         }
-    double lambda = p->reg * (p->reg_scaling == ALS_REG_COUNT ? (double)count : 1.0);
+    double lambda = row_lambda(p, count);
     for (int j = 0; j < r; j++) M[j * r + j] += lambda;
     if (p->nonnegative) {
         als__nnls(M, b, r, x, cancel);

@@ -65,7 +65,7 @@ ALS_API int64_t als_model_fold_in(const als_model *m, int64_t n, const int64_t *
      * approach). */
     als__params p = m->p_fit;
     if (p.solver == ALS_SOLVER_CG) p.solver = ALS_SOLVER_CHOLESKY;
-    als__solve_ctx ctx = {&p, p.implicit ? m->gram_v : NULL, als_matrix_data_const(m->V), r, NULL, NULL, NULL, 0};
+    als__solve_ctx ctx = {&p, p.implicit ? m->gram_v : NULL, als_matrix_data_const(m->V), r, NULL, NULL, NULL};
     memset(factor_out, 0, (size_t)r * sizeof(float));
     als__solve_row(&ctx, &s, cols, vals, k, factor_out);
     int64_t failed = s.failed;

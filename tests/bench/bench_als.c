@@ -23,6 +23,9 @@
  * iteration (CSR/CSC build and factor init): fit_s = setup_s + the iterations + the final
  * model install.
  *
+ * With --export PREFIX, the factors are written with als_model_export_npy (PREFIX_users.npy,
+ * PREFIX_items.npy and their ids), e.g. to compare two builds' fits.
+ *
  * With --test TEST.csv, the fitted model is also scored on TEST (als_eval_ranking at K,
  * default 10, training items excluded) and the RESULT line gets precision, recall, map,
  * ndcg and eval_users; TEST has the same CSV layout.
@@ -51,7 +54,7 @@
 #define HEADER_BYTES 64
 
 typedef struct {
-    const char *data, *test, *label;
+    const char *data, *test, *label, *export_prefix;
     int64_t rank, iters, threads, cg_steps, chunk, k;
     int solver, item_eq, shuffled, keep;
     double reg, alpha;
@@ -68,7 +71,8 @@ static void usage_exit(const char *msg) {
     fprintf(stderr,
             "usage: bench_als --data FILE [--rank R] [--solver cg|cholesky] [--iters N]\n"
             "         [--threads T] [--cg-steps S] [--reg L] [--alpha A] [--chunk ROWS]\n"
-            "         [--test TEST.csv --k K] [--label NAME]\n");
+            "         [--test TEST.csv --k K] [--label NAME] [--item-eq auto|user-major|item-major]\n"
+            "         [--order file|shuffled] [--keep 0|1] [--export PREFIX]\n");
     exit(2);
 }
 
@@ -113,6 +117,7 @@ static void parse_args(int argc, char **argv, options *o) {
         if (strcmp(a, "--data") == 0) o->data = v;
         else if (strcmp(a, "--test") == 0) o->test = v;
         else if (strcmp(a, "--label") == 0) o->label = v;
+        else if (strcmp(a, "--export") == 0) o->export_prefix = v;
         else if (strcmp(a, "--rank") == 0) o->rank = parse_int(a, v, 1, 1024);
         else if (strcmp(a, "--iters") == 0) o->iters = parse_int(a, v, 1, MAX_ITERS);
         else if (strcmp(a, "--threads") == 0) o->threads = parse_int(a, v, 0, 4096);
@@ -358,6 +363,7 @@ int main(int argc, char **argv) {
            o.item_eq == ALS_ITEMEQ_USER_MAJOR ? "user-major" : o.item_eq == ALS_ITEMEQ_ITEM_MAJOR ? "item-major" : "auto",
            o.shuffled ? "shuffled" : "file", o.keep, quality);
     fflush(stdout);
+    if (o.export_prefix && (rc = als_model_export_npy(m, o.export_prefix))) fail("als_model_export_npy", rc);
     als_model_destroy(m);
     als_ratings_destroy(R);
     return 0;
