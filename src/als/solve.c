@@ -77,7 +77,8 @@ static double row_lambda(const als__params *p, int64_t count) {
 
 /* A += sum_e w_e y_e y_e^T and b += sum_e wb_e y_e over a row's ratings. The products are
  * summed in float over chunks of CHUNK entries (vectorized: each A row is a padded float
- * array) and each chunk is added to the double system, so long rows (popular items) keep
+ * array, of which only the lower triangle is formed, rounded up to whole vectors) and each
+ * chunk is added to the double system (both triangles), so long rows (popular items) keep
  * double accuracy while the inner loop runs at SIMD speed. */
 #define CHUNK 64
 #define PREFETCH 24
@@ -103,14 +104,18 @@ static void accumulate(double *restrict A, double *restrict b, float *restrict A
             cnt += rating_weights(vals[e], implicit, alpha, &w, &wb);
             for (int j = 0; j < rp; j++) bf[j] += wb * yp[j];
             if (w == 0.0f) continue;
-            for (int i = 0; i < r; i++) {
+            for (int i = 0; i < r; i++) { /* the lower triangle, in whole vectors of 16 */
                 float wi = w * yp[i];
                 float *restrict Ai = Af + (int64_t)i * rp;
-                for (int j = 0; j < rp; j++) Ai[j] += wi * yp[j];
+                for (int j = 0; j < (i + 16) / 16 * 16; j++) Ai[j] += wi * yp[j];
             }
         }
         for (int i = 0; i < r; i++) {
-            for (int j = 0; j < r; j++) A[i * r + j] += Af[(int64_t)i * rp + j];
+            for (int j = 0; j <= i; j++) {
+                float a = Af[(int64_t)i * rp + j];
+                A[i * r + j] += a;
+                if (j != i) A[j * r + i] += a;
+            }
             b[i] += bf[i];
         }
     }
