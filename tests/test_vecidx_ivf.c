@@ -929,6 +929,42 @@ static void test_exact_adversarial(void **state) {
     }
 }
 
+/* Exact mode when nearly every list reaches: an include filter of 3 ids keeps every heap
+ * short of k, so its threshold stays -inf, and a chunk of 2048 queries against 600 lists
+ * holds more (list, query) pairs than the search buffers at once (2^20): they are scanned
+ * part way through the chunk. Normalized and raw vectors, 1 and 2 threads. */
+static void test_exact_pair_overflow(void **state) {
+    (void)state;
+    for (int norm = 0; norm <= 1; norm++) {
+        als_matrix *x = gauss(3000, 6, 70 + (uint64_t)norm), *q = gauss(8192, 6, 80 + (uint64_t)norm);
+        if (norm) {
+            assert_ok(als_matrix_normalize_rows(x));
+            assert_ok(als_matrix_normalize_rows(q));
+        }
+        int64_t *ids = random_ids(3000, 90);
+        vecidx_filter *f = NULL;
+        assert_ok(vecidx_filter_create(&f, ids + 100, 3, VECIDX_FILTER_INCLUDE));
+        vecidx *flat = flat_over(x, VECIDX_METRIC_IP, ids);
+        for (int threads = 1; threads <= 2; threads++) {
+            vecidx *ivf = ivf_over(x, VECIDX_METRIC_IP, 600, ids, 5, threads);
+            result a = search_r(flat, q, 5, f), b = search_exact_r(ivf, q, 5, f);
+            assert_same(&a, &b, norm ? "exact, pairs past the buffer, normalized" : "exact, pairs past the buffer");
+            result c = search_r(flat, q, 7, NULL), e = search_exact_r(ivf, q, 7, NULL);
+            assert_same(&c, &e, "exact, no filter");
+            result_free(&a);
+            result_free(&b);
+            result_free(&c);
+            result_free(&e);
+            vecidx_destroy(ivf);
+        }
+        vecidx_destroy(flat);
+        vecidx_filter_destroy(f);
+        free(ids);
+        als_matrix_destroy(x);
+        als_matrix_destroy(q);
+    }
+}
+
 typedef struct {
     const vecidx *idx;
     const als_matrix *q;
@@ -1165,6 +1201,7 @@ int main(void) {
         cmocka_unit_test(test_params_exact_equals_flat),
         cmocka_unit_test(test_params_concurrent),
         cmocka_unit_test(test_exact_adversarial),
+        cmocka_unit_test(test_exact_pair_overflow),
         cmocka_unit_test(test_ivf_many_lists_recall),
         cmocka_unit_test(test_ivf_many_lists_deterministic),
     };

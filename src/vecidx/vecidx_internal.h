@@ -28,7 +28,7 @@ struct vecidx {
     void *map;       /* vecidx_load_mmap: the mapped file (read-only index), else NULL */
     size_t map_len;
     uint64_t map_payload; /* payload bytes after the header, for vecidx_verify */
-    _Atomic(float *) balls; /* exact.c: each list's radius and centroid norm, or NULL */
+    _Atomic(float *) balls; /* exact.c: each list's ball and cone bounds, or NULL */
     /* flat */
     vecidx__store flat;
     /* IVF */
