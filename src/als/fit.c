@@ -302,10 +302,11 @@ typedef struct {
     int blocked;
     int64_t cap;    /* entries the block buffers hold */
     float *ub;      /* nt blocks of SUB_USERS x 16: the block's user rows, padded */
-    int64_t *hist;  /* nt blocks of ni: the item's entries in the block (0 between blocks) */
-    int64_t *start; /* nt blocks of ni */
-    uint16_t *li;   /* nt blocks of cap: the block's entries by item, as user-in-block */
-    char *lv;       /* nt blocks of cap values, as wide as the store's (NULL: all 1) */
+    int32_t *hist;  /* nt blocks of ni: the item's entries in the block (0 between blocks) */
+    int32_t *start; /* nt blocks of ni */
+    uint16_t *li;   /* nt blocks of cap (2 cap with counts): the block's entries by item, as
+                     * user-in-block, each followed by its count when the values are counts */
+    char *lv;       /* nt blocks of cap float values (NULL: all 1, or counts) */
 } itemsys;
 
 static void itemsys_free(itemsys *is) {
@@ -367,17 +368,18 @@ static int item_blocked(const rowset *byu, const float *U, int64_t nu, int64_t n
         if (t == 0) used = T;
         double *accd = is->accd + (size_t)t * blk;
         float *ub = is->ub + (size_t)t * SUB_USERS * 16;
-        int64_t *hist = is->hist + (size_t)t * (size_t)ni, *start = is->start + (size_t)t * (size_t)ni;
+        int32_t *hist = is->hist + (size_t)t * (size_t)ni, *start = is->start + (size_t)t * (size_t)ni;
         int32_t *touched = is->touched + (size_t)t * (size_t)ni;
-        uint16_t *li = is->li + (size_t)t * (size_t)is->cap;
         size_t vw = vbytes(byu->vk);
-        char *lv = vw ? is->lv + (size_t)t * (size_t)is->cap * vw : NULL;
+        int inter = vw == 2; /* counts interleaved with the indexes: one write per rating */
+        uint16_t *li = is->li + (size_t)t * (size_t)is->cap * (inter ? 2 : 1);
+        char *lv = vw == 4 ? is->lv + (size_t)t * (size_t)is->cap * vw : NULL;
         const int64_t *ptr = byu->ptr;
         const uint16_t *c16 = byu->iw == 2 ? (const uint16_t *)byu->col : NULL;
         const int32_t *c32 = (const int32_t *)byu->col;
         const char *val = (const char *)byu->val;
         memset(accd, 0, blk * sizeof(double));
-        memset(hist, 0, (size_t)ni * sizeof(int64_t));
+        memset(hist, 0, (size_t)ni * sizeof(int32_t));
         for (int j = 0; j < SUB_USERS * 16; j++) ub[j] = 0.0f;
         int64_t n = ptr[nu];
         int64_t u0 = t == 0 ? 0 : block_at(first_user_at(ptr, nu, n / T * t + n % T * t / T), nu);
@@ -402,15 +404,20 @@ static int item_blocked(const rowset *byu, const float *U, int64_t nu, int64_t n
                     if (hist[i]) touched[nt_++] = (int32_t)i;
             }
             for (int64_t k = 0, pos = 0; k < nt_; k++) {
-                start[touched[k]] = pos;
+                start[touched[k]] = (int32_t)pos;
                 pos += hist[touched[k]];
             }
             for (int64_t u = b0; u < b1; u++)
                 for (int64_t e = ptr[u]; e < ptr[u + 1]; e++) {
                     int32_t it = c16 ? c16[e] : c32[e];
                     int64_t at = start[it]++;
-                    li[at] = (uint16_t)(u - b0);
-                    if (vw) memcpy(lv + (size_t)at * vw, val + (size_t)e * vw, vw);
+                    if (inter) {
+                        li[2 * at] = (uint16_t)(u - b0);
+                        li[2 * at + 1] = ((const uint16_t *)val)[e];
+                    } else {
+                        li[at] = (uint16_t)(u - b0);
+                        if (lv) memcpy(lv + (size_t)at * vw, val + (size_t)e * vw, vw);
+                    }
                 }
             for (int64_t k = 0, pos = 0; k < nt_; k++) {
                 int32_t it = touched[k];
@@ -419,9 +426,9 @@ static int item_blocked(const rowset *byu, const float *U, int64_t nu, int64_t n
                     const char *nx = (const char *)(accd + (size_t)touched[k + 2] * qf);
                     for (size_t o = 0; o < qf * sizeof(double); o += 64) __builtin_prefetch(nx + o, 1);
                 }
-                als__item_block(accd + (size_t)it * qf, ub, li + pos,
-                                vw == 2 ? (const uint16_t *)lv + pos : NULL,
-                                vw == 4 ? (const float *)lv + pos : NULL, cnt, r, implicit, alpha);
+                als__item_block(accd + (size_t)it * qf, ub, li + (inter ? 2 * pos : pos),
+                                inter ? li : NULL, lv ? (const float *)lv + pos : NULL, cnt, r,
+                                implicit, alpha);
                 pos += cnt;
                 hist[it] = 0;
             }
@@ -591,7 +598,7 @@ ALS_API int als_model_fit(als_model *m, const als_ratings *R) {
         is.rb = als__packed_rb(r);
         is.count = icount;
         size_t cells, nib = (size_t)nt * (size_t)(ni ? ni : 1);
-        is.blocked = r <= 16;
+        is.blocked = r <= 16 && byu.maxrow <= INT32_MAX; /* a block's counts fit 32 bits */
         if (is.blocked) { /* b, then the packed triangle, unpadded (item_blocked's sums) */
             is.rb = r;
             is.qf = r + r * (r + 1) / 2;
@@ -602,11 +609,12 @@ ALS_API int als_model_fit(als_model *m, const als_ratings *R) {
              (is.touched = malloc(nib * sizeof(int32_t))) != NULL;
         if (ok && is.blocked)
             ok = (is.ub = als__aalloc((size_t)nt * SUB_USERS * 16, sizeof(float))) != NULL &&
-                 (is.hist = malloc(nib * sizeof(int64_t))) != NULL &&
-                 (is.start = malloc(nib * sizeof(int64_t))) != NULL &&
-                 (is.li = malloc((size_t)nt * (size_t)is.cap * sizeof(uint16_t))) != NULL &&
-                 (byu.vk == ALS__V_ONE ||
-                  (is.lv = malloc((size_t)nt * (size_t)is.cap * vbytes(byu.vk))) != NULL);
+                 (is.hist = malloc(nib * sizeof(int32_t))) != NULL &&
+                 (is.start = malloc(nib * sizeof(int32_t))) != NULL &&
+                 (is.li = malloc((size_t)nt * (size_t)is.cap * (byu.vk == ALS__V_U16 ? 2 : 1) *
+                                 sizeof(uint16_t))) != NULL &&
+                 (byu.vk != ALS__V_F32 ||
+                  (is.lv = malloc((size_t)nt * (size_t)is.cap * sizeof(float))) != NULL);
         else if (ok)
             ok = (is.accf = als__aalloc(cells / sizeof(double), sizeof(float))) != NULL &&
                  (is.cnt = malloc(nib)) != NULL &&

@@ -166,9 +166,11 @@ void als__scatter_row(float *restrict accf, double *restrict accd, uint8_t *rest
 void als__scatter_flush(float *restrict accf, double *restrict accd, uint8_t *restrict cnt,
                         const int32_t *touched, int64_t ntouched, int qf);
 /* solve.c: the blocked item half-step's kernel (rank r <= 16): an item's ratings by n users
- * of a block, whose rows are at Ub + 16 li[e] (zero-padded), values v16[e] or v32[e] (both
- * NULL: all 1), added to the item's double sums d (b in d[0..r), the packed upper triangle
- * of sum w u u^T, r (r + 1) / 2 doubles, after it), in float over CHUNK ratings at a time. */
+ * of a block, whose rows are at Ub + 16 li[e] (zero-padded), values 1 (v16 and v32 NULL),
+ * v32[e], or, when v16 is not NULL, counts interleaved with the indexes (li[2 e] the index,
+ * li[2 e + 1] the count; v16 only flags it), added to the item's double sums d (b in
+ * d[0..r), the packed upper triangle of sum w u u^T, r (r + 1) / 2 doubles, after it), in
+ * float over CHUNK ratings at a time. */
 void als__item_block(double *restrict d, const float *restrict Ub, const uint16_t *restrict li,
                      const uint16_t *restrict v16, const float *restrict v32, int64_t n, int r,
                      int implicit, float alpha);

@@ -214,17 +214,18 @@ static inline __attribute__((always_inline)) void
 item_block_body(double *restrict d, const float *restrict Ub, const uint16_t *restrict li,
                 const uint16_t *restrict v16, const float *restrict v32, int64_t n, const int R,
                 int implicit, float alpha) {
+    const int64_t ls = v16 ? 2 : 1; /* counts sit beside their indexes: li[2e], li[2e + 1] */
     for (int64_t e0 = 0; e0 < n; e0 += CHUNK) {
         int64_t e1 = e0 + CHUNK < n ? e0 + CHUNK : n;
         v16f acc[16], bacc = {0};
 #pragma GCC unroll 16
         for (int i = 0; i < R; i++) acc[i] = (v16f){0};
         for (int64_t e = e0; e < e1; e++) {
-            const float *restrict yr = Ub + (size_t)li[e] * 16;
+            const float *restrict yr = Ub + (size_t)li[e * ls] * 16;
             v16f y;
             memcpy(&y, yr, sizeof y);
             float w, wb;
-            rating_weights(v16 ? (float)v16[e] : v32 ? v32[e] : 1.0f, implicit, alpha, &w, &wb);
+            rating_weights(v16 ? (float)li[e * 2 + 1] : v32 ? v32[e] : 1.0f, implicit, alpha, &w, &wb);
             bacc += wb * y;
             if (w == 0.0f) continue;
             v16f wy = w * y;
