@@ -11,12 +11,6 @@
 
 #include "als/model_internal.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__) && \
-    !defined(__SANITIZE_THREAD__) /* target_clones resolvers run before TSan's runtime starts */
-#define MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define MULTIVERSION
-#endif
 
 int als__cholesky_floor(double *A, int r, double floor) {
     for (int j = 0; j < r; j++) {
@@ -54,7 +48,7 @@ typedef long long v8l __attribute__((vector_size(8 * sizeof(long long))));
 /* S: r x r lanes (lower triangle filled), y: r lanes holding b; fl: the lanes' pivot
  * floors. On return S holds L, y the solutions; the result has bit l set where lane l's
  * factorization failed (its y is then meaningless). */
-MULTIVERSION
+ALS__MULTIVERSION
 static unsigned batch_kernel(v8d *restrict S, v8d *restrict y, v8d *restrict inv,
                              const v8d *restrict flp, int r) {
     const v8d fl = *flp;

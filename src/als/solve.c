@@ -9,12 +9,6 @@
 
 #include "als/model_internal.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__) && \
-    !defined(__SANITIZE_THREAD__) /* target_clones resolvers run before TSan's runtime starts */
-#define MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define MULTIVERSION
-#endif
 
 int als__solver_init(als__solver *s, int r) {
     memset(s, 0, sizeof *s);
@@ -83,7 +77,7 @@ static double row_lambda(const als__params *p, int64_t count) {
 #define CHUNK 64
 #define PREFETCH 24
 #define GATHER_MAX (1 << 23) /* floats per thread: 32 MiB */
-MULTIVERSION
+ALS__MULTIVERSION
 static void accumulate(double *restrict A, double *restrict b, float *restrict Af,
                        float *restrict bf, const float *restrict Y, const int32_t *cols,
                        const float *vals, int64_t nnz, int r, int rp, int implicit, float alpha,
@@ -147,6 +141,34 @@ typedef float v16f __attribute__((vector_size(16 * sizeof(float))));
  * vector registers, and a rating costs one 64-byte load, a multiply and r + 1 vector
  * multiply-adds whose y_i operands are broadcast by the loads. Chunks of CHUNK ratings are
  * summed in float and added to the double system, as in accumulate. */
+static inline __attribute__((always_inline)) int64_t
+reg_chunk(v16f *restrict acc, v16f *restrict bacc, const float *restrict T, const int R,
+          const int32_t *restrict cols, const uint16_t *restrict li, const int64_t ls,
+          const float *restrict vals, const int counts, int64_t e0, int64_t e1, int64_t nnz,
+          int implicit, float alpha) {
+    /* rows of T by cols[e] (prefetched ahead) or by li[e ls]; values vals[e], the count
+     * beside the index (li[2 e + 1], counts set) or 1 */
+    int64_t cnt = 0;
+#pragma GCC unroll 16
+    for (int i = 0; i < R; i++) acc[i] = (v16f){0};
+    *bacc = (v16f){0};
+    for (int64_t e = e0; e < e1; e++) {
+        if (cols && e + PREFETCH < nnz) __builtin_prefetch(T + (int64_t)cols[e + PREFETCH] * ALS__YTAB_W);
+        const float *restrict yr = T + (int64_t)(cols ? cols[e] : li[e * ls]) * ALS__YTAB_W;
+        v16f y;
+        memcpy(&y, yr, sizeof y);
+        float w, wb;
+        cnt += rating_weights(vals ? vals[e] : counts ? (float)li[2 * e + 1] : 1.0f, implicit, alpha, &w, &wb);
+        *bacc += wb * y;
+        if (w == 0.0f) continue;
+        v16f wy = w * y;
+        /* y_i from memory, broadcast by the load (no shuffles): y_i (w y) */
+#pragma GCC unroll 16
+        for (int i = 0; i < R; i++) acc[i] += yr[i] * wy;
+    }
+    return cnt;
+}
+
 static inline __attribute__((always_inline)) void
 accumulate_reg_body(double *restrict A, double *restrict b, const float *restrict T,
                     const int R, const int32_t *cols, const float *vals,
@@ -154,23 +176,8 @@ accumulate_reg_body(double *restrict A, double *restrict b, const float *restric
     int64_t cnt = 0;
     for (int64_t e0 = 0; e0 < nnz; e0 += CHUNK) {
         int64_t e1 = e0 + CHUNK < nnz ? e0 + CHUNK : nnz;
-        v16f acc[16], bacc = {0};
-#pragma GCC unroll 16
-        for (int i = 0; i < R; i++) acc[i] = (v16f){0};
-        for (int64_t e = e0; e < e1; e++) {
-            if (e + PREFETCH < nnz) __builtin_prefetch(T + (int64_t)cols[e + PREFETCH] * ALS__YTAB_W);
-            const float *restrict yr = T + (int64_t)cols[e] * ALS__YTAB_W;
-            v16f y;
-            memcpy(&y, yr, sizeof y);
-            float w, wb;
-            cnt += rating_weights(vals[e], implicit, alpha, &w, &wb);
-            bacc += wb * y;
-            if (w == 0.0f) continue;
-            v16f wy = w * y;
-            /* y_i from memory, broadcast by the load (no shuffles): y_i (w y) */
-#pragma GCC unroll 16
-            for (int i = 0; i < R; i++) acc[i] += yr[i] * wy;
-        }
+        v16f acc[16], bacc;
+        cnt += reg_chunk(acc, &bacc, T, R, cols, NULL, 1, vals, 0, e0, e1, nnz, implicit, alpha);
         for (int j = 0; j < R; j++) b[j] += bacc[j];
         for (int i = 0; i < R; i++)
             for (int j = 0; j <= i; j++) {
@@ -182,7 +189,7 @@ accumulate_reg_body(double *restrict A, double *restrict b, const float *restric
 }
 
 #define ACC_REG(R)                                                                            \
-    MULTIVERSION static void accumulate_reg_##R(double *restrict A, double *restrict b,       \
+    ALS__MULTIVERSION static void accumulate_reg_##R(double *restrict A, double *restrict b,       \
                                                 const float *restrict T,                      \
                                                 const int32_t *cols, const float *vals,       \
                                                 int64_t nnz, int implicit, float alpha,       \
@@ -217,21 +224,8 @@ item_block_body(double *restrict d, const float *restrict Ub, const uint16_t *re
     const int64_t ls = v16 ? 2 : 1; /* counts sit beside their indexes: li[2e], li[2e + 1] */
     for (int64_t e0 = 0; e0 < n; e0 += CHUNK) {
         int64_t e1 = e0 + CHUNK < n ? e0 + CHUNK : n;
-        v16f acc[16], bacc = {0};
-#pragma GCC unroll 16
-        for (int i = 0; i < R; i++) acc[i] = (v16f){0};
-        for (int64_t e = e0; e < e1; e++) {
-            const float *restrict yr = Ub + (size_t)li[e * ls] * 16;
-            v16f y;
-            memcpy(&y, yr, sizeof y);
-            float w, wb;
-            rating_weights(v16 ? (float)li[e * 2 + 1] : v32 ? v32[e] : 1.0f, implicit, alpha, &w, &wb);
-            bacc += wb * y;
-            if (w == 0.0f) continue;
-            v16f wy = w * y;
-#pragma GCC unroll 16
-            for (int i = 0; i < R; i++) acc[i] += yr[i] * wy;
-        }
+        v16f acc[16], bacc;
+        reg_chunk(acc, &bacc, Ub, R, NULL, li, ls, v32, v16 != NULL, e0, e1, n, implicit, alpha);
         for (int j = 0; j < R; j++) d[j] += bacc[j];
         double *restrict a = d + R;
         for (int i = 0, k = 0; i < R; i++)
@@ -240,7 +234,7 @@ item_block_body(double *restrict d, const float *restrict Ub, const uint16_t *re
 }
 
 #define ITEM_BLOCK(R)                                                                         \
-    MULTIVERSION static void item_block_##R(double *restrict d, const float *restrict Ub,     \
+    ALS__MULTIVERSION static void item_block_##R(double *restrict d, const float *restrict Ub,     \
                                             const uint16_t *restrict li,                      \
                                             const uint16_t *restrict v16,                     \
                                             const float *restrict v32, int64_t n,             \
@@ -335,7 +329,7 @@ static inline __attribute__((always_inline)) float dot_padded(const float *restr
  * G = Y^T Y and w_e = alpha |r_e| (implicit), or G absent and w_e = 1 (explicit). This is
  * the implicit library's scheme (warm start, a few steps); its cost per rating is 2 r
  * instead of r^2 / 2 for forming A, which is what makes large ranks affordable. */
-MULTIVERSION
+ALS__MULTIVERSION
 static void apply_row(const float *restrict G, const float *restrict Y, const int32_t *cols,
                       const float *vals, int64_t nnz, int r, int rp, int implicit, float alpha,
                       float lambda, const float *restrict x, float *restrict out,
@@ -361,7 +355,7 @@ static void apply_row(const float *restrict G, const float *restrict Y, const in
 /* The same product on factors gathered once per solve into rows of rp floats (Yg) with
  * their weights (wg): the conjugate-gradient steps then stream contiguous memory instead
  * of gathering at random again on every step. */
-MULTIVERSION
+ALS__MULTIVERSION
 static void apply_gathered(const float *restrict G, const float *restrict Yg,
                            const float *restrict wg, int64_t nnz, int r, int rp, float lambda,
                            const float *restrict x, float *restrict out) {
@@ -387,7 +381,7 @@ static float dotf(const float *a, const float *b, int n) {
 
 /* Gather the factor rows of a row's ratings (padded to rp floats) with their matrix weight
  * w and right-hand-side weight wb; b = sum wb y, in float. Returns the entries kept. */
-MULTIVERSION
+ALS__MULTIVERSION
 static int64_t gather_rows(const float *restrict Y, const int32_t *cols, const float *vals,
                            int64_t nnz, int r, int rp, int implicit, float alpha,
                            float *restrict Yg, float *restrict wg, float *restrict b,
@@ -411,7 +405,7 @@ static int64_t gather_rows(const float *restrict Y, const int32_t *cols, const f
 }
 
 /* b = sum wb y without keeping the rows (rows too long for the gather buffer). */
-MULTIVERSION
+ALS__MULTIVERSION
 static void rhs_rows(const float *restrict Y, const int32_t *cols, const float *vals,
                      int64_t nnz, int r, int rp, int implicit, float alpha, float *restrict b,
                      float *restrict yp, int64_t *count) {
@@ -722,7 +716,7 @@ scatter_body(float *restrict accf, double *restrict accd, uint8_t *restrict cnt,
 }
 
 #define SCATTER(QF)                                                                           \
-    MULTIVERSION static void scatter_##QF(float *restrict accf, double *restrict accd,        \
+    ALS__MULTIVERSION static void scatter_##QF(float *restrict accf, double *restrict accd,        \
                                           uint8_t *restrict cnt, int32_t *restrict touched,   \
                                           int64_t *ntouched, const float *restrict q,         \
                                           const int32_t *cols, const float *vals, int64_t nnz, \
@@ -741,7 +735,7 @@ SCATTER(144)
 SCATTER(160)
 #undef SCATTER
 
-MULTIVERSION
+ALS__MULTIVERSION
 static void scatter_any(float *restrict accf, double *restrict accd, uint8_t *restrict cnt,
                         int32_t *restrict touched, int64_t *ntouched, int qf, int rb,
                         const float *restrict q, const int32_t *cols, const float *vals,

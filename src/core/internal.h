@@ -7,6 +7,16 @@
 #include <stdint.h>
 #include <math.h>
 #include <stdio.h>
+
+/* Hot loops compiled for AVX-512, AVX2 and baseline x86-64, picked at load time, so one .so
+ * runs everywhere (GCC; not under the sanitizers, whose runtimes start after the clones'
+ * resolvers run). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__) && \
+    !defined(__SANITIZE_THREAD__)
+#define ALS__MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define ALS__MULTIVERSION
+#endif
 #include <string.h>
 
 #include "als.h"

@@ -30,12 +30,6 @@
 #define FIRST_LISTS 8    /* lists per query scanned before the threshold is taken */
 #define PAIR_CAP (1 << 20) /* (list, query) pairs held before they are scanned */
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__) && \
-    !defined(__SANITIZE_THREAD__) /* target_clones resolvers run before TSan's runtime starts */
-#define MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define MULTIVERSION
-#endif
 
 void vecidx__scan_list(const vecidx *idx, als__scan_fn scan, int64_t l, const int64_t *qs,
                        int64_t m, const float *q, als__heap *heaps, als__heap *gh, float *qbuf,
@@ -120,7 +114,7 @@ void vecidx__balls_reset(vecidx *idx) {
  * the kernels' rounding margin. rp holds 5 x nlist per-list numbers (IP; see
  * vecidx__ivf_search_exact): R_l + eps (|c_l| + R_l), 1 / |c_l| (0 for c_l = 0), cos and
  * sin of the cone's angle, the largest member norm. */
-MULTIVERSION
+ALS__MULTIVERSION
 static void bounds_row(const float *restrict qi, int64_t d, int64_t nlist,
                        const float *restrict panels, const float *restrict bl,
                        const double *restrict rp, int l2, float *restrict cdot, float *restrict u) {
