@@ -4,8 +4,8 @@
  * a reciprocal and r - 1 subtractions per pivot) run side by side for eight rows instead of
  * one after another; at rank 10 a lone factorization is all latency. Both versions perform
  * the same IEEE operations in the same order (this file is compiled without floating-point
- * contraction), so a row gets the same bits from either: the batched user half-step, the
- * shards' user solves and fold-in agree to the last bit. */
+ * contraction), so a row gets the same bits from either: the batched user half-step and the
+ * shards' one-row user solves agree to the last bit. */
 #include <math.h>
 #include <string.h>
 
