@@ -213,7 +213,16 @@ int als__gram(const float *Y, int64_t n, int r, int nthreads, double *out) {
     return ALS_OK;
 }
 
-#define HALF_CHUNK 64 /* rows a thread takes at a time */
+/* als__solve_rows's view of a rowset: row `row` decoded into thread t's buffers. */
+typedef struct {
+    const rowset *m;
+    rowbuf *bufs;
+} rowsrc;
+
+static int64_t rowsrc_get(void *user, int t, int64_t row, const int32_t **cols, const float **vals) {
+    const rowsrc *s = user;
+    return row_of(s->m, row, s->bufs[t].cb, s->bufs[t].vb, cols, vals);
+}
 
 /* Solve every row of `m` (rows x r factors in X) against Y. */
 static int half_step(const als__params *p, const rowset *m, const float *Y, int64_t ny, float *X,
@@ -239,46 +248,8 @@ static int half_step(const als__params *p, const rowset *m, const float *Y, int6
         return ALS_ENOMEM;
     }
     als__solve_ctx ctx = {p, p->implicit ? gram : NULL, Y, r, gram_f, cancel, ytab};
-    if (als__batchable(&ctx)) { /* Cholesky: ALS__LANES rows factored at once */
-        int64_t nch = (m->rows + HALF_CHUNK - 1) / HALF_CHUNK;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
-        for (int64_t ch = 0; ch < nch; ch++) {
-            if (atomic_load_explicit(cancel, memory_order_relaxed)) continue; /* skip the rest */
-            int t = omp_get_thread_num();
-            int64_t r0 = ch * HALF_CHUNK, r1 = r0 + HALF_CHUNK < m->rows ? r0 + HALF_CHUNK : m->rows;
-            int64_t lrow[ALS__LANES];
-            float *xo[ALS__LANES];
-            int nl = 0;
-            for (int64_t row = r0; row < r1; row++) {
-                const int32_t *cols;
-                const float *vals;
-                int64_t len = row_of(m, row, bufs[t].cb, bufs[t].vb, &cols, &vals);
-                if (als__solve_row_stage(&ctx, &sol[t], nl, cols, vals, len, X + row * r) == 0) {
-                    lrow[nl] = row;
-                    xo[nl++] = X + row * r;
-                }
-                if (nl == ALS__LANES || (row == r1 - 1 && nl > 0)) {
-                    unsigned bad = als__solve_staged(&ctx, &sol[t], nl, xo);
-                    for (int l = 0; l < nl; l++) { /* not positive definite in float: in double */
-                        if (!(bad >> l & 1)) continue;
-                        len = row_of(m, lrow[l], bufs[t].cb, bufs[t].vb, &cols, &vals);
-                        als__solve_row(&ctx, &sol[t], cols, vals, len, xo[l]);
-                    }
-                    nl = 0;
-                }
-            }
-        }
-    } else {
-#pragma omp parallel for schedule(dynamic, HALF_CHUNK) num_threads(nt)
-        for (int64_t row = 0; row < m->rows; row++) {
-            if (atomic_load_explicit(cancel, memory_order_relaxed)) continue; /* skip the rest */
-            int t = omp_get_thread_num();
-            const int32_t *cols;
-            const float *vals;
-            int64_t len = row_of(m, row, bufs[t].cb, bufs[t].vb, &cols, &vals);
-            als__solve_row(&ctx, &sol[t], cols, vals, len, X + row * r);
-        }
-    }
+    rowsrc src = {m, bufs};
+    als__solve_rows(&ctx, sol, nt, m->rows, rowsrc_get, &src, X, r);
     als__afree(gram_f);
     als__afree(ytab);
     return ALS_OK;

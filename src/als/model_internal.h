@@ -128,6 +128,16 @@ int als__batchable(const als__solve_ctx *c);
 int als__solve_row_stage(const als__solve_ctx *c, als__solver *s, int lane, const int32_t *cols,
                          const float *vals, int64_t nnz, float *xout);
 unsigned als__solve_staged(const als__solve_ctx *c, als__solver *s, int nl, float *const *xout);
+/* solve.c: rows 0..rows-1 solved on nt threads (ALS__ROW_CHUNK rows a time, batched by
+ * ALS__LANES where als__batchable), row i into X + i xs. get(user, t, i, &cols, &vals), on
+ * thread t (0..nt-1), gives row i's ratings and returns their number; it may be asked for a
+ * row twice (a row the batch cannot solve). sol[t] per thread, with als__solver_batch_init
+ * when batchable. Stops early when c->cancel is set. */
+#define ALS__ROW_CHUNK 64
+typedef int64_t (*als__row_fn)(void *user, int t, int64_t row, const int32_t **cols,
+                               const float **vals);
+void als__solve_rows(const als__solve_ctx *c, als__solver *sol, int nt, int64_t rows,
+                     als__row_fn get, void *user, float *X, int64_t xs);
 /* chol.c: nl <= ALS__LANES systems at once: lane l's r x r matrix at A + l r^2 (its lower
  * triangle is read), right-hand side at b + l r, pivot floor floor[l]; solutions at x + l r.
  * Bit l of the result is set where lane l failed als__cholesky_floor (its x is then

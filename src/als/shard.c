@@ -79,6 +79,15 @@ typedef struct {
     float *val;
 } groups;
 
+/* als__solve_rows's view of groups: pointers into them. */
+static int64_t group_row(void *user, int t, int64_t row, const int32_t **cols, const float **vals) {
+    const groups *g = user;
+    (void)t;
+    *cols = g->col + g->ptr[row];
+    *vals = g->val + g->ptr[row];
+    return g->ptr[row + 1] - g->ptr[row];
+}
+
 static void groups_free(groups *g) {
     free(g->ptr);
     als__afree(g->col);
@@ -170,7 +179,9 @@ ALS_API int als_shard_solve_users(const als_model *params, const als_ratings *sh
     als__solver *sol = calloc((size_t)nt, sizeof *sol);
     groups byu = {0};
     int ok = Y && sol && (!implicit || gram) && !als__idmap_reserve(&map, nf);
-    for (int t = 0; ok && t < nt; t++) ok = als__solver_init(&sol[t], r) == ALS_OK;
+    for (int t = 0; ok && t < nt; t++)
+        ok = als__solver_init(&sol[t], r) == ALS_OK &&
+             (r > ALS__BATCH_MAXR || als__solver_batch_init(&sol[t]) == ALS_OK);
     if (!ok) {
         rc = als__errf(ALS_ENOMEM, "%s: out of memory for %lld items at rank %d", fn, (long long)ni, r);
         goto done;
@@ -222,11 +233,7 @@ ALS_API int als_shard_solve_users(const als_model *params, const als_ratings *sh
         als__solve_ctx ctx = {&p, implicit ? gram : NULL, Y, r, NULL, NULL, ytab};
         float *X = als_matrix_data(user_factors);
         int64_t xs = als_matrix_stride(user_factors);
-#pragma omp parallel for schedule(dynamic, 64) num_threads(nt)
-        for (int64_t u = 0; u < nu; u++) {
-            int64_t a = byu.ptr[u], e = byu.ptr[u + 1];
-            als__solve_row(&ctx, &sol[omp_get_thread_num()], byu.col + a, byu.val + a, e - a, X + u * xs);
-        }
+        als__solve_rows(&ctx, sol, nt, nu, group_row, &byu, X, xs);
         int64_t failed = 0;
         for (int t = 0; t < nt; t++) failed += sol[t].failed;
         if (failed) {

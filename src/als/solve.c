@@ -3,6 +3,7 @@
  * The hot loops are compiled for AVX-512, AVX2 and baseline x86-64 and picked at load
  * time (target_clones), so one .so runs everywhere. */
 #include <math.h>
+#include <omp.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -610,6 +611,45 @@ unsigned als__solve_staged(const als__solve_ctx *c, als__solver *s, int nl, floa
         for (int j = 0; j < r; j++) xout[l][j] = (float)s->bx[(size_t)l * r + j];
     }
     return bad;
+}
+
+void als__solve_rows(const als__solve_ctx *c, als__solver *sol, int nt, int64_t rows,
+                     als__row_fn get, void *user, float *X, int64_t xs) {
+    const _Atomic int *cancel = c->cancel;
+    int64_t nch = (rows + ALS__ROW_CHUNK - 1) / ALS__ROW_CHUNK;
+    int batch = als__batchable(c);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+    for (int64_t ch = 0; ch < nch; ch++) {
+        if (cancel && atomic_load_explicit(cancel, memory_order_relaxed)) continue; /* skip the rest */
+        int t = omp_get_thread_num();
+        als__solver *s = &sol[t];
+        int64_t r0 = ch * ALS__ROW_CHUNK, r1 = r0 + ALS__ROW_CHUNK < rows ? r0 + ALS__ROW_CHUNK : rows;
+        int64_t lrow[ALS__LANES];
+        float *xo[ALS__LANES];
+        int nl = 0;
+        for (int64_t row = r0; row < r1; row++) {
+            const int32_t *cols;
+            const float *vals;
+            int64_t len = get(user, t, row, &cols, &vals);
+            if (!batch) {
+                als__solve_row(c, s, cols, vals, len, X + row * xs);
+                continue;
+            }
+            if (als__solve_row_stage(c, s, nl, cols, vals, len, X + row * xs) == 0) {
+                lrow[nl] = row;
+                xo[nl++] = X + row * xs;
+            }
+            if (nl == ALS__LANES || (row == r1 - 1 && nl > 0)) {
+                unsigned bad = als__solve_staged(c, s, nl, xo);
+                for (int l = 0; l < nl; l++) { /* not positive definite in float: in double */
+                    if (!(bad >> l & 1)) continue;
+                    len = get(user, t, lrow[l], &cols, &vals);
+                    als__solve_row(c, s, cols, vals, len, xo[l]);
+                }
+                nl = 0;
+            }
+        }
+    }
 }
 
 /* cg_steps conjugate-gradient steps on the dense system M x = b, in double, from x (the
