@@ -28,7 +28,7 @@
 
 #define EXACT_CHUNK 2048 /* queries per chunk: more queries per list scan, as the flat scan's */
 #define FIRST_LISTS 8    /* lists per query scanned before the threshold is taken */
-#define PAIR_CAP (1 << 20) /* (list, query) pairs held before they are scanned */
+#define PAIR_CAP (1 << 20) /* (list, query) pairs held before they are scanned, at most */
 
 
 void vecidx__scan_list(const vecidx *idx, als__scan_fn scan, int64_t l, const int64_t *qs,
@@ -165,11 +165,12 @@ typedef struct {
     int64_t *hid;      /* chunk x kc heap ids */
     als__heap *heaps, *gh;
     float *u, *cdot;   /* one query's bounds; its q . c */
-    int32_t *pl;       /* PAIR_CAP pairs: list, */
+    int64_t cap;       /* pairs held: PAIR_CAP, or fewer when a chunk cannot make more */
+    int32_t *pl;       /* cap pairs: list, */
     uint16_t *pq;      /* query in the chunk, */
     float *pb;         /* bound */
     int64_t *cnt;      /* nlist + 1 */
-    int32_t *order;    /* PAIR_CAP: the pairs by list */
+    int32_t *order;    /* cap: the pairs by list */
     int64_t *qs;       /* chunk: one list's queries */
     float *qbuf;       /* chunk x d */
 } xbufs;
@@ -233,7 +234,7 @@ static void exact_chunk(const vecidx *idx, const vecidx__sopt *o, const float *q
             int done = 0;
             for (int64_t r = 0; r < nt; r++) done |= top[r] == l;
             if (done) continue;
-            if (np == PAIR_CAP) {
+            if (np == b->cap) {
                 flush_pairs(idx, o, qc, b, np);
                 np = 0;
             }
@@ -303,11 +304,12 @@ int vecidx__ivf_search_exact(const vecidx *idx, const float *q, int64_t nq, int6
         b.gh = malloc(C * sizeof(als__heap));
         b.u = malloc((size_t)(nlist + ALS_PANEL) * sizeof(float));
         b.cdot = malloc((size_t)(nlist + ALS_PANEL) * sizeof(float));
-        b.pl = malloc(PAIR_CAP * sizeof(int32_t));
-        b.pq = malloc(PAIR_CAP * sizeof(uint16_t));
-        b.pb = malloc(PAIR_CAP * sizeof(float));
+        b.cap = (int64_t)C * (nlist ? nlist : 1) < PAIR_CAP ? (int64_t)C * (nlist ? nlist : 1) : PAIR_CAP;
+        b.pl = malloc((size_t)b.cap * sizeof(int32_t));
+        b.pq = malloc((size_t)b.cap * sizeof(uint16_t));
+        b.pb = malloc((size_t)b.cap * sizeof(float));
         b.cnt = malloc((size_t)(nlist + 1) * sizeof(int64_t));
-        b.order = malloc(PAIR_CAP * sizeof(int32_t));
+        b.order = malloc((size_t)b.cap * sizeof(int32_t));
         b.qs = malloc(C * sizeof(int64_t));
         b.qbuf = als__aalloc(C, (size_t)d * sizeof(float));
         int ok = b.hs && b.hid && b.heaps && b.gh && b.u && b.cdot && b.pl && b.pq &&
