@@ -470,14 +470,26 @@ static void test_store_layouts(void **state) {
         make_problem(&t, nu, ni, layout == 2 ? 0.0002 : 0.4, 1, 4000 + (uint64_t)layout);
         for (int64_t k = 0; k < t.n; k++) /* 1s, or counts 0..4 */
             t.v[k] = layout == 0 ? 1.0f : (float)(k % 5);
-        for (int sorted = 0; sorted <= 1; sorted++) {
-            if (sorted) tr_sort_by_user(&t);
+        for (int sorted = 0; sorted <= 2; sorted++) {
+            if (sorted == 1) tr_sort_by_user(&t);
+            if (sorted == 2) { /* grouped, then each user's first row moved to the end: users
+                                * recur, in few runs (the store keeps runs, not sorted) */
+                triples o = {0, 0, NULL, NULL, NULL}, tail = {0, 0, NULL, NULL, NULL};
+                for (int64_t k = 0; k < t.n; k++) {
+                    int first = k == 0 || t.u[k] != t.u[k - 1];
+                    tr_push(first ? &tail : &o, t.u[k], t.i[k], t.v[k]);
+                }
+                for (int64_t k = 0; k < tail.n; k++) tr_push(&o, tail.u[k], tail.i[k], tail.v[k]);
+                tr_free(&t);
+                tr_free(&tail);
+                t = o;
+            }
             als_ratings *r = tr_ratings(&t);
             for (int ieq = ALS_ITEMEQ_USER_MAJOR; ieq <= ALS_ITEMEQ_ITEM_MAJOR; ieq++) {
                 cfg c = {1, ALS_REG_COUNT, ALS_SOLVER_CHOLESKY, 0, 0, 0.1, 2.0, ieq};
                 char what[96];
                 snprintf(what, sizeof what, "layout %d, %s, item equations %d", layout,
-                         sorted ? "sorted" : "shuffled", ieq);
+                         sorted == 2 ? "users recurring" : sorted ? "sorted" : "shuffled", ieq);
                 als_model *m0 = fit_model(r, &c, RANK, 0, 7, 2), *m = fit_model(r, &c, RANK, 1, 7, 2);
                 assert_true(check_rows(&t, 0, m, m, &c, what) <= 1e-4);
                 assert_true(check_rows_step(&t, 1, m, m0, &c, what, layout == 2 ? 997 : 1) <= 1e-4);

@@ -241,6 +241,68 @@ static void test_add_counts_bruteforce(void **state) {
     als_ratings_destroy(r);
 }
 
+/* Users are held as runs of consecutive rows while that is small, and as one index per
+ * row once the runs would pass a quarter of the rows, which can happen in the middle of an
+ * add: grouped rows (runs going on across adds), users coming back, then shuffled rows;
+ * every row reads back its user, before and after, and splits keep them. */
+static void test_user_runs(void **state) {
+    (void)state;
+    uint64_t seed = 777;
+    int64_t cap = 40000, n = 0;
+    int64_t *U = malloc((size_t)cap * sizeof *U), *I = malloc((size_t)cap * sizeof *I);
+    float *V = malloc((size_t)cap * sizeof *V);
+    assert_true(U && I && V);
+    /* 3000 users in order, 5-10 rows each (3,100 runs over about 22,600 rows: runs); then
+     * users 0..99 again; then 8000 random rows (the runs pass a quarter of the rows about
+     * 3,500 rows into that add) */
+    for (int64_t u = 0; u < 3000; u++)
+        for (int64_t k = 0, m = 5 + (int64_t)(tu_next(&seed) % 6); k < m; k++) U[n++] = u * 7 - 900;
+    for (int64_t u = 0; u < 100; u++) U[n++] = u * 7 - 900;
+    int64_t grouped = n;
+    for (int64_t k = 0; k < 8000; k++) U[n++] = (int64_t)(tu_next(&seed) % 5000) * 7 - 900;
+    for (int64_t k = 0; k < n; k++) {
+        I[k] = (int64_t)(tu_next(&seed) % 300);
+        V[k] = (float)(1 + k % 3);
+    }
+    als_ratings *r;
+    assert_ok(als_ratings_create(&r));
+    int64_t at = 0; /* adds of odd sizes, so that runs cross add boundaries */
+    while (at < grouped) {
+        int64_t m = 1 + (int64_t)(tu_next(&seed) % 997);
+        if (m > grouped - at) m = grouped - at;
+        assert_ok(als_ratings_add(r, m, U + at, I + at, V + at));
+        at += m;
+    }
+    for (int64_t i = 0; i < at; i++) expect_row(r, i, U[i], I[i], V[i], NO_TIME);
+    assert_ok(als_ratings_add(r, n - at, U + at, I + at, V + at)); /* the switch, mid-add */
+    for (int64_t i = 0; i < n; i++) expect_row(r, i, U[i], I[i], V[i], NO_TIME);
+    assert_int_equal(als_ratings_num_users(r), distinct(U, n));
+    /* subsets of grouped rows hold runs, of shuffled ones indexes: both read back, in order */
+    als_ratings *tr = NULL, *te = NULL;
+    assert_ok(als_ratings_split(r, 0.7, 5, &tr, &te));
+    int64_t a = 0, b = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t u, it;
+        float v;
+        if (a < als_ratings_rows(tr)) {
+            assert_ok(als_ratings_get(tr, a, &u, &it, &v, NULL));
+            if (u == U[i] && it == I[i] && v == V[i]) {
+                a++;
+                continue;
+            }
+        }
+        expect_row(te, b++, U[i], I[i], V[i], NO_TIME);
+    }
+    assert_int_equal(a, als_ratings_rows(tr));
+    assert_int_equal(b, als_ratings_rows(te));
+    als_ratings_destroy(tr);
+    als_ratings_destroy(te);
+    free(U);
+    free(I);
+    free(V);
+    als_ratings_destroy(r);
+}
+
 /* The store narrows its columns while it can (no values while all are 1, 16 bits while
  * all are integers in [0, 65535], 16-bit items below 65,536 distinct) and widens them when
  * a row needs it, also in the middle of one add: every row reads back exactly what was
@@ -1445,6 +1507,7 @@ int main(void) {
         cmocka_unit_test(test_add_and_get),
         cmocka_unit_test(test_add_errors),
         cmocka_unit_test(test_add_counts_bruteforce),
+        cmocka_unit_test(test_user_runs),
         cmocka_unit_test(test_narrow_columns),
         cmocka_unit_test(test_add_timed),
         cmocka_unit_test(test_csv_separators),

@@ -25,7 +25,15 @@ typedef struct als__strdict als__strdict;
  * ratings (8 bytes a row for counts) plus the fit's user-major copy within 12 bytes. */
 struct als_ratings {
     int64_t n, cap;
-    int32_t *urow;          /* dense user index per row (from umap) */
+    /* The dense user index of each row (from umap): runs of consecutive rows of one user
+     * (rows grouped by user, the usual export, cost a few bytes per user instead of 4 per
+     * row): run k holds rows rstart[k] .. rstart[k + 1] - 1 (the last one up to n - 1) of
+     * user ruser[k]; once the runs would pass a quarter of the rows, one index per row in
+     * urow instead (urow NULL: runs). */
+    int32_t *urow;
+    int64_t *rstart;
+    int32_t *ruser;
+    int64_t nruns, rcap;
     void *irow;             /* dense item index per row (from imap): uint16_t or int32_t */
     void *vals;             /* per vk: NULL (all 1), uint16_t or float */
     int iw, vk;             /* bytes per item index (2 or 4; 0 before the first row), ALS__V_* */
@@ -45,8 +53,35 @@ static inline float als__r_value(const als_ratings *r, int64_t t) {
            : r->vk == ALS__V_U16 ? (float)((const uint16_t *)r->vals)[t]
                                  : ((const float *)r->vals)[t];
 }
+/* Dense user index of row t (a binary search over the runs). */
+static inline int32_t als__r_urow(const als_ratings *r, int64_t t) {
+    if (r->urow) return r->urow[t];
+    int64_t a = 0, b = r->nruns - 1; /* the last run starting at or before t */
+    while (a < b) {
+        int64_t m = a + (b - a + 1) / 2;
+        if (r->rstart[m] <= t) a = m;
+        else b = m - 1;
+    }
+    return r->ruser[a];
+}
+/* The same for rows read in order: c from als__ucur_start, t never decreasing. */
+typedef struct {
+    int64_t k, end;
+} als__ucur;
+static inline als__ucur als__ucur_start(const als_ratings *r) {
+    als__ucur c = {0, r->nruns > 1 ? r->rstart[1] : INT64_MAX};
+    return c;
+}
+static inline int32_t als__ucur_user(const als_ratings *r, als__ucur *c, int64_t t) {
+    if (r->urow) return r->urow[t];
+    while (t >= c->end) {
+        c->k++;
+        c->end = c->k + 1 < r->nruns ? r->rstart[c->k + 1] : INT64_MAX;
+    }
+    return r->ruser[c->k];
+}
 /* External user / item id of row t. */
-static inline int64_t als__r_user(const als_ratings *r, int64_t t) { return r->umap.ids[r->urow[t]]; }
+static inline int64_t als__r_user(const als_ratings *r, int64_t t) { return r->umap.ids[als__r_urow(r, t)]; }
 static inline int64_t als__r_item(const als_ratings *r, int64_t t) { return r->imap.ids[als__r_irow(r, t)]; }
 
 /* ratings.c: the rows grouped by user (by_item 0) or by item (1), a stable counting sort

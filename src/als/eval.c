@@ -21,8 +21,9 @@ static int group(const als_model *m, const als_ratings *r, by_user *g) {
         free(urow);
         return ALS_ENOMEM;
     }
+    als__ucur c = als__ucur_start(r);
     for (int64_t t = 0; t < r->n; t++) {
-        urow[t] = als__idmap_get(&m->umap, als__r_user(r, t));
+        urow[t] = als__idmap_get(&m->umap, r->umap.ids[als__ucur_user(r, &c, t)]);
         if (urow[t] >= 0) g->ptr[urow[t] + 1]++;
     }
     for (int64_t u = 0; u < nu; u++) g->ptr[u + 1] += g->ptr[u];
@@ -163,8 +164,10 @@ ALS_API int als_eval_rmse(const als_model *m, const als_ratings *test, double *r
     const float *U = als_matrix_data_const(m->U), *V = als_matrix_data_const(m->V);
     double se = 0;
     int64_t cnt = 0;
+    als__ucur c = als__ucur_start(test);
     for (int64_t t = 0; t < test->n; t++) {
-        int64_t u = als__idmap_get(&m->umap, als__r_user(test, t)), i = als__idmap_get(&m->imap, als__r_item(test, t));
+        int64_t u = als__idmap_get(&m->umap, test->umap.ids[als__ucur_user(test, &c, t)]),
+                i = als__idmap_get(&m->imap, als__r_item(test, t));
         if (u < 0 || i < 0) continue;
         double s = 0;
         for (int j = 0; j < r; j++) s += (double)U[u * r + j] * V[i * r + j];

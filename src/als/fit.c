@@ -51,14 +51,17 @@ static void set_maxrow(rowset *c) {
 static int rowset_by_user(rowset *c, const als_ratings *R) {
     int64_t n = R->n, rows = R->umap.n;
     int sorted = 1;
-    for (int64_t t = 1; t < n && sorted; t++) sorted = R->urow[t] >= R->urow[t - 1];
+    if (!R->urow) /* runs: grouped by user when each run's user comes after the last one's */
+        for (int64_t k = 1; k < R->nruns && sorted; k++) sorted = R->ruser[k] > R->ruser[k - 1];
+    for (int64_t t = 1; R->urow && t < n && sorted; t++) sorted = R->urow[t] >= R->urow[t - 1];
     memset(c, 0, sizeof *c);
     c->rows = rows;
     c->iw = R->iw;
     c->vk = R->vk;
     c->ptr = calloc((size_t)rows + 1, sizeof(int64_t));
     if (!c->ptr) return ALS_ENOMEM;
-    for (int64_t t = 0; t < n; t++) c->ptr[R->urow[t] + 1]++;
+    als__ucur uc = als__ucur_start(R);
+    for (int64_t t = 0; t < n; t++) c->ptr[als__ucur_user(R, &uc, t) + 1]++;
     for (int64_t r = 0; r < rows; r++) c->ptr[r + 1] += c->ptr[r];
     set_maxrow(c);
     if (sorted) {
@@ -77,8 +80,9 @@ static int rowset_by_user(rowset *c, const als_ratings *R) {
         return ALS_ENOMEM;
     }
     memcpy(pos, c->ptr, (size_t)rows * sizeof(int64_t));
+    uc = als__ucur_start(R);
     for (int64_t t = 0; t < n; t++) {
-        int64_t at = pos[R->urow[t]]++;
+        int64_t at = pos[als__ucur_user(R, &uc, t)]++;
         if (c->iw == 2) ((uint16_t *)c->col)[at] = ((const uint16_t *)R->irow)[t];
         else ((int32_t *)c->col)[at] = ((const int32_t *)R->irow)[t];
         if (vb == 2) ((uint16_t *)c->val)[at] = ((const uint16_t *)R->vals)[t];

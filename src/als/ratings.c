@@ -19,6 +19,8 @@ ALS_API void als_ratings_destroy(als_ratings *r) {
     free(r->vals);
     free(r->times);
     free(r->urow);
+    free(r->rstart);
+    free(r->ruser);
     free(r->irow);
     als__idmap_free(&r->umap);
     als__idmap_free(&r->imap);
@@ -51,7 +53,8 @@ static int grow_rows(als_ratings *r, int64_t need, const char *fn) {
         return als__errf(ALS_ENOMEM, "%s: %lld rows overflow the address space", fn,
                          (long long)need);
     if ((val_bytes(r->vk) && grow_array(&r->vals, c, val_bytes(r->vk))) ||
-        grow_array(&r->urow, c, sizeof(int32_t)) || grow_array(&r->irow, c, (size_t)r->iw) ||
+        (r->urow && grow_array(&r->urow, c, sizeof(int32_t))) ||
+        grow_array(&r->irow, c, (size_t)r->iw) ||
         (r->times && grow_array(&r->times, c, sizeof(int64_t))))
         return als__errf(ALS_ENOMEM, "%s: cannot allocate %lld rows", fn, (long long)c);
     r->cap = c;
@@ -91,6 +94,44 @@ static int widen_items(als_ratings *r, int64_t rows) {
     free(r->irow);
     r->irow = ni;
     r->iw = 4;
+    return ALS_OK;
+}
+
+/* Row k's user du, rows written in order (k is r->n or a row an add is writing): the last
+ * run goes on, a new one starts, or, once the runs would pass a quarter of the rows, every
+ * row gets its index in urow (for r->cap rows) and the runs go. ALS_OK or ALS_ENOMEM (r
+ * still describes its first r->n rows; an add that fails puts nruns back, unless the rows
+ * moved to urow, which holds them as well). */
+static int put_user(als_ratings *r, int64_t k, int32_t du) {
+    if (r->urow) {
+        r->urow[k] = du;
+        return ALS_OK;
+    }
+    if (r->nruns > 0 && r->ruser[r->nruns - 1] == du) return ALS_OK;
+    if (r->nruns >= k / 4 + 64) {
+        int32_t *u = malloc((size_t)(r->cap > k ? r->cap : k + 1) * sizeof *u);
+        if (!u) return ALS_ENOMEM;
+        for (int64_t q = 0; q < r->nruns; q++) {
+            int64_t end = q + 1 < r->nruns ? r->rstart[q + 1] : k;
+            for (int64_t j = r->rstart[q]; j < end; j++) u[j] = r->ruser[q];
+        }
+        u[k] = du;
+        free(r->rstart);
+        free(r->ruser);
+        r->rstart = NULL;
+        r->ruser = NULL;
+        r->nruns = r->rcap = 0;
+        r->urow = u;
+        return ALS_OK;
+    }
+    if (r->nruns == r->rcap) {
+        int64_t c = r->rcap ? 2 * r->rcap : 64;
+        if (grow_array(&r->rstart, c, sizeof(int64_t)) || grow_array(&r->ruser, c, sizeof(int32_t)))
+            return ALS_ENOMEM;
+        r->rcap = c;
+    }
+    r->rstart[r->nruns] = k;
+    r->ruser[r->nruns++] = du;
     return ALS_OK;
 }
 
@@ -138,6 +179,7 @@ static int add_rows(als_ratings *r, int64_t n, const int64_t *users, const int64
      * widening of the item column fails, or the ids pass 2^31 - 1, the maps are cut back
      * to their old size (which never allocates) and nothing is appended. */
     int64_t base = r->n, nu0 = r->umap.n, ni0 = r->imap.n, lu = 0, li = 0, du = -1, di = -1;
+    int64_t nruns0 = r->nruns;
     int64_t *times0 = r->times;
     if (tnew) r->times = tnew;
     rc = ALS_OK;
@@ -162,11 +204,15 @@ static int add_rows(als_ratings *r, int64_t n, const int64_t *users, const int64
             rc = als__errf(ALS_ENOMEM, "%s: cannot widen the item column", fn);
             break;
         }
-        r->urow[k] = (int32_t)du;
+        if (put_user(r, k, (int32_t)du)) {
+            rc = als__errf(ALS_ENOMEM, "%s: cannot grow the user column", fn);
+            break;
+        }
         if (r->iw == 2) ((uint16_t *)r->irow)[k] = (uint16_t)di;
         else ((int32_t *)r->irow)[k] = (int32_t)di;
     }
     if (rc) {
+        if (!r->urow) r->nruns = nruns0; /* (rows moved to urow keep the old rows too) */
         als__idmap_truncate(&r->umap, nu0);
         als__idmap_truncate(&r->imap, ni0);
         r->times = times0;
@@ -318,12 +364,17 @@ static int subset(const als_ratings *r, const unsigned char *pick, unsigned char
         als_ratings_destroy(s);
         return rc;
     }
+    als__ucur c = als__ucur_start(r);
     for (int64_t i = 0, k = 0; i < r->n; i++) {
+        int32_t ru = als__ucur_user(r, &c, i);
         if (pick[i] != want) continue;
         if (s->vk == ALS__V_U16) ((uint16_t *)s->vals)[k] = ((const uint16_t *)r->vals)[i];
         else if (s->vk == ALS__V_F32) ((float *)s->vals)[k] = ((const float *)r->vals)[i];
         if (s->times) s->times[k] = r->times[i];
-        s->urow[k] = (int32_t)als__idmap_put(&s->umap, als__r_user(r, i));
+        if (put_user(s, k, (int32_t)als__idmap_put(&s->umap, r->umap.ids[ru]))) {
+            als_ratings_destroy(s);
+            return als__errf(ALS_ENOMEM, "%s: out of memory", fn);
+        }
         int32_t di = (int32_t)als__idmap_put(&s->imap, als__r_item(r, i));
         if (s->iw == 2) ((uint16_t *)s->irow)[k] = (uint16_t)di;
         else ((int32_t *)s->irow)[k] = di;
@@ -408,10 +459,12 @@ ALS_API int als_ratings_split_last(const als_ratings *r, int64_t k, als_ratings 
         free(pick);
         return als__errf(ALS_ENOMEM, "%s: out of memory", fn);
     }
-    for (int64_t i = 0; i < n; i++) start[r->urow[i] + 1]++;
+    als__ucur uc = als__ucur_start(r);
+    for (int64_t i = 0; i < n; i++) start[als__ucur_user(r, &uc, i) + 1]++;
     for (int64_t u = 0; u < nu; u++) start[u + 1] += start[u];
+    uc = als__ucur_start(r);
     for (int64_t i = 0; i < n; i++) {
-        trow *t = &rows[start[r->urow[i]]++];
+        trow *t = &rows[start[als__ucur_user(r, &uc, i)]++];
         t->t = timed ? r->times[i] : 0;
         t->row = i;
     }
@@ -467,10 +520,12 @@ ALS_API int64_t als_ratings_users_of_items(const als_ratings *r, int64_t n_items
         if (i >= 0) want[i] = 1;
     }
     int64_t found = 0;
+    als__ucur c = als__ucur_start(r);
     for (int64_t t = 0; t < r->n; t++) {
-        if (!want[als__r_irow(r, t)] || seen[r->urow[t]]) continue;
-        seen[r->urow[t]] = 1;
-        if (found < cap) users_out[found] = als__r_user(r, t);
+        int32_t u = als__ucur_user(r, &c, t);
+        if (!want[als__r_irow(r, t)] || seen[u]) continue;
+        seen[u] = 1;
+        if (found < cap) users_out[found] = r->umap.ids[u];
         found++;
     }
     free(want);
@@ -499,11 +554,13 @@ int als__ratings_group(const als_ratings *r, int by_item, int64_t **ptr_out, int
         free(pos);
         return ALS_ENOMEM;
     }
-    for (int64_t t = 0; t < n; t++) ptr[(by_item ? als__r_irow(r, t) : r->urow[t]) + 1]++;
+    als__ucur c = als__ucur_start(r);
+    for (int64_t t = 0; t < n; t++) ptr[(by_item ? als__r_irow(r, t) : als__ucur_user(r, &c, t)) + 1]++;
     for (int64_t g = 0; g < groups; g++) ptr[g + 1] += ptr[g];
     memcpy(pos, ptr, (size_t)groups * sizeof *pos);
+    c = als__ucur_start(r);
     for (int64_t t = 0; t < n; t++) {
-        int32_t u = r->urow[t], i = als__r_irow(r, t);
+        int32_t u = als__ucur_user(r, &c, t), i = als__r_irow(r, t);
         int64_t at = pos[by_item ? i : u]++;
         col[at] = by_item ? u : i;
         val[at] = als__r_value(r, t);

@@ -113,8 +113,9 @@ static int recommend(const als_model *m, int64_t user_id, int64_t k, const als_r
         int64_t du = als__idmap_get(&exclude->umap, user_id);
         ex = malloc((size_t)exclude->n * sizeof(int64_t));
         if (!ex) return als__errf(ALS_ENOMEM, "%s: out of memory", fn);
+        als__ucur c = als__ucur_start(exclude);
         for (int64_t t = 0; du >= 0 && t < exclude->n; t++)
-            if (exclude->urow[t] == du) ex[nex++] = als__r_item(exclude, t);
+            if (als__ucur_user(exclude, &c, t) == du) ex[nex++] = als__r_item(exclude, t);
         qsort(ex, (size_t)nex, sizeof(int64_t), cmp_i64);
     }
     als__idset f = {ex, nex, 0};
