@@ -76,18 +76,6 @@ static void usage_exit(const char *msg) {
     exit(2);
 }
 
-static int64_t parse_int(const char *opt, const char *s, int64_t lo, int64_t hi) {
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end != '\0' || v < lo || v > hi) {
-        fprintf(stderr, "bench_als: %s wants an integer in [%lld, %lld], got '%s'\n", opt,
-                (long long)lo, (long long)hi, s);
-        exit(2);
-    }
-    return (int64_t)v;
-}
-
 static double parse_double(const char *opt, const char *s) {
     char *end = NULL;
     double v = strtod(s, &end);
@@ -118,15 +106,15 @@ static void parse_args(int argc, char **argv, options *o) {
         else if (strcmp(a, "--test") == 0) o->test = v;
         else if (strcmp(a, "--label") == 0) o->label = v;
         else if (strcmp(a, "--export") == 0) o->export_prefix = v;
-        else if (strcmp(a, "--rank") == 0) o->rank = parse_int(a, v, 1, 1024);
-        else if (strcmp(a, "--iters") == 0) o->iters = parse_int(a, v, 1, MAX_ITERS);
-        else if (strcmp(a, "--threads") == 0) o->threads = parse_int(a, v, 0, 4096);
-        else if (strcmp(a, "--cg-steps") == 0) o->cg_steps = parse_int(a, v, 1, 1000);
-        else if (strcmp(a, "--chunk") == 0) o->chunk = parse_int(a, v, 1, INT32_MAX);
-        else if (strcmp(a, "--k") == 0) o->k = parse_int(a, v, 1, 1000000);
+        else if (strcmp(a, "--rank") == 0) o->rank = parse_int_range(a, v, 1, 1024);
+        else if (strcmp(a, "--iters") == 0) o->iters = parse_int_range(a, v, 1, MAX_ITERS);
+        else if (strcmp(a, "--threads") == 0) o->threads = parse_int_range(a, v, 0, 4096);
+        else if (strcmp(a, "--cg-steps") == 0) o->cg_steps = parse_int_range(a, v, 1, 1000);
+        else if (strcmp(a, "--chunk") == 0) o->chunk = parse_int_range(a, v, 1, INT32_MAX);
+        else if (strcmp(a, "--k") == 0) o->k = parse_int_range(a, v, 1, 1000000);
         else if (strcmp(a, "--reg") == 0) o->reg = parse_double(a, v);
         else if (strcmp(a, "--alpha") == 0) o->alpha = parse_double(a, v);
-        else if (strcmp(a, "--keep") == 0) o->keep = (int)parse_int(a, v, 0, 1);
+        else if (strcmp(a, "--keep") == 0) o->keep = (int)parse_int_range(a, v, 0, 1);
         else if (strcmp(a, "--item-eq") == 0) {
             if (strcmp(v, "auto") == 0) o->item_eq = ALS_ITEMEQ_AUTO;
             else if (strcmp(v, "user-major") == 0) o->item_eq = ALS_ITEMEQ_USER_MAJOR;

@@ -74,18 +74,8 @@ int main(int argc, char **argv) {
     if (!s1 || !s2 || !i1 || !i2 || (rc = vecidx_params_create(&p)) || (rc = vecidx_params_set_int(p, VECIDX_PARAM_EXACT, 1)))
         fail("buffers", ALS_ENOMEM);
     if ((rc = vecidx_search_with(ivf, q, 1, p, s2, i2))) fail("warm-up", rc); /* list bounds, once */
-    double tf = 1e30, te = 1e30;
-    for (int rep = 0; rep < 3; rep++) { /* best of three, alternating */
-        t0 = now_s();
-        if ((rc = vecidx_search(flat, q, k, s1, i1))) fail("flat search", rc);
-        double a = now_s() - t0;
-        t0 = now_s();
-        if ((rc = vecidx_search_with(ivf, q, k, p, s2, i2))) fail("exact search", rc);
-        double b = now_s() - t0;
-        if (a < tf) tf = a;
-        if (b < te) te = b;
-    }
-    int same = !memcmp(s1, s2, (size_t)(nq * k) * sizeof(float)) && !memcmp(i1, i2, (size_t)(nq * k) * sizeof(int64_t));
+    double tf, te; /* best of three, alternating */
+    int same = flat_vs_exact(flat, ivf, q, k, p, 3, s1, i1, s2, i2, &tf, &te);
     printf("RESULT bench=exact data=%s n=%lld nq=%lld d=%lld nlist=%lld k=%lld ivf_build_s=%.2f "
            "flat_s=%.4f exact_s=%.4f speedup=%.2f identical=%d\n", uniform ? "uniform" : "clustered",
            (long long)n, (long long)nq, (long long)d, (long long)nlist, (long long)k, build, tf, te,

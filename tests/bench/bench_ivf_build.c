@@ -57,18 +57,6 @@ static void usage_exit(const char *msg) {
     exit(2);
 }
 
-static int64_t parse_int(const char *opt, const char *s, int64_t lo) {
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end != '\0' || v < lo) {
-        fprintf(stderr, "bench_ivf_build: %s wants an integer >= %lld, got '%s'\n", opt,
-                (long long)lo, s);
-        exit(2);
-    }
-    return (int64_t)v;
-}
-
 static void parse_args(int argc, char **argv, options *o) {
     memset(o, 0, sizeof *o);
     o->metric = -1;
@@ -102,14 +90,7 @@ static void parse_args(int argc, char **argv, options *o) {
         else if (strcmp(a, "--kmeans-iters") == 0) o->kmeans_iters = parse_int(a, v, 1);
         else if (strcmp(a, "--train-per-list") == 0) o->train_per_list = parse_int(a, v, 1);
         else if (strcmp(a, "--nprobe") == 0) {
-            char buf[256];
-            if (strlen(v) >= sizeof buf) usage_exit("--nprobe list too long");
-            strcpy(buf, v);
-            o->n_nprobe = 0;
-            for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-                if (o->n_nprobe == MAX_NPROBE) usage_exit("too many --nprobe values");
-                o->nprobe[o->n_nprobe++] = parse_int(a, tok, 1);
-            }
+            o->n_nprobe = parse_int_list(a, v, o->nprobe, MAX_NPROBE, 256, usage_exit);
         } else {
             fprintf(stderr, "bench_ivf_build: unknown option %s\n", a);
             usage_exit(NULL);

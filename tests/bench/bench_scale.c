@@ -69,17 +69,6 @@ static void usage_exit(const char *msg) {
     exit(2);
 }
 
-static int64_t parse_int(const char *opt, const char *s, int64_t lo) {
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end != '\0' || v < lo) {
-        fprintf(stderr, "bench_scale: %s wants an integer >= %lld, got '%s'\n", opt, (long long)lo, s);
-        exit(2);
-    }
-    return (int64_t)v;
-}
-
 static void parse_args(int argc, char **argv, options *o) {
     memset(o, 0, sizeof *o);
     if (argc < 2) usage_exit(NULL);
@@ -120,14 +109,7 @@ static void parse_args(int argc, char **argv, options *o) {
             o->target = strtod(v, &end);
             if (end == v || *end != '\0' || !(o->target >= 0.0 && o->target <= 1.0)) usage_exit("bad --target");
         } else if (strcmp(a, "--nprobe") == 0) {
-            char buf[512];
-            if (strlen(v) >= sizeof buf) usage_exit("--nprobe list too long");
-            strcpy(buf, v);
-            o->n_nprobe = 0;
-            for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-                if (o->n_nprobe == MAX_NPROBE) usage_exit("too many --nprobe values");
-                o->nprobe[o->n_nprobe++] = parse_int(a, tok, 1);
-            }
+            o->n_nprobe = parse_int_list(a, v, o->nprobe, MAX_NPROBE, 512, usage_exit);
         } else {
             fprintf(stderr, "bench_scale: unknown option %s\n", a);
             usage_exit(NULL);
@@ -478,18 +460,8 @@ static int step_exact(const options *o) {
         fail("buffers", ALS_ENOMEM);
     double t0 = now_s();
     if ((rc = vecidx_search_with(ivf, q, k, p, s2, i2))) fail("exact search (first)", rc);
-    double first = now_s() - t0, tf = INFINITY, te = INFINITY;
-    for (int64_t rep = 0; rep < o->repeat; rep++) { /* alternating, the best of each */
-        t0 = now_s();
-        if ((rc = vecidx_search(fl, q, k, s1, i1))) fail("flat search", rc);
-        double a = now_s() - t0;
-        t0 = now_s();
-        if ((rc = vecidx_search_with(ivf, q, k, p, s2, i2))) fail("exact search", rc);
-        double b = now_s() - t0;
-        if (a < tf) tf = a;
-        if (b < te) te = b;
-    }
-    int same = !memcmp(s1, s2, (size_t)(nq * k) * sizeof(float)) && !memcmp(i1, i2, (size_t)(nq * k) * sizeof(int64_t));
+    double first = now_s() - t0, tf, te; /* then alternating, the best of each */
+    int same = flat_vs_exact(fl, ivf, q, k, p, o->repeat, s1, i1, s2, i2, &tf, &te);
     printf("RESULT step=exact impl=ours n=%lld nq=%lld k=%lld nlist=%lld threads=%lld reps=%lld flat_s=%.4f "
            "exact_s=%.4f exact_first_s=%.4f speedup=%.3f identical=%d flat_ns_per_pair=%.5g rss_mb=%.1f\n",
            (long long)n, (long long)nq, (long long)k, (long long)vecidx_nlist(ivf),
