@@ -374,8 +374,8 @@ def check():
 
 # ---------------------------------------------------------------- main
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_common_args(ap):
+    """The options this port and implicit_peer.py share (bench_als's, same meanings)."""
     ap.add_argument("--data")
     ap.add_argument("--rank", type=int, default=10)
     ap.add_argument("--solver", choices=["cg", "cholesky"], default="cg")
@@ -384,11 +384,16 @@ def main():
     ap.add_argument("--cg-steps", type=int, default=3)
     ap.add_argument("--reg", type=float, default=0.01)
     ap.add_argument("--alpha", type=float, default=1.0)
-    ap.add_argument("--chunk", type=int, default=1 << 16, help="nonzeros per chunk")
     ap.add_argument("--test")
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--label", default="-")
     ap.add_argument("--seed", type=int, default=0)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_common_args(ap)
+    ap.add_argument("--chunk", type=int, default=1 << 16, help="nonzeros per chunk")
     ap.add_argument("--check", action="store_true", help="sanity checks on a tiny problem")
     a = ap.parse_args()
     if a.check:

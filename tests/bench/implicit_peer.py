@@ -56,7 +56,7 @@ import scipy.sparse as sp
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import als_peer  # noqa: E402  (read_triples, dense_ids, precision_at_k, literal_cg_row)
+import als_peer  # noqa: E402  (read_triples, dense_ids, precision_at_k, literal_cg_row, add_common_args)
 
 HEADER = 64
 REC = als_peer.REC
@@ -279,18 +279,7 @@ def check(_als):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data")
-    ap.add_argument("--rank", type=int, default=10)
-    ap.add_argument("--solver", choices=["cg", "cholesky"], default="cg")
-    ap.add_argument("--iters", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=0, help="0 = all cores")
-    ap.add_argument("--cg-steps", type=int, default=3)
-    ap.add_argument("--reg", type=float, default=0.01)
-    ap.add_argument("--alpha", type=float, default=1.0)
-    ap.add_argument("--test")
-    ap.add_argument("--k", type=int, default=10)
-    ap.add_argument("--label", default="-")
-    ap.add_argument("--seed", type=int, default=0)
+    als_peer.add_common_args(ap)
     ap.add_argument("--probe", action="store_true", help="print version and BLAS, then exit")
     ap.add_argument("--check", action="store_true", help="solver checks on a tiny problem")
     a = ap.parse_args()
