@@ -1,4 +1,16 @@
-# Shared by run.sh, run_als.sh and run_expand.sh (sourced; POSIX sh).
+# Shared by the run_*.sh drivers (sourced; POSIX sh).
+
+# The settings every driver takes from the environment, with their defaults: the output
+# folder, the cores, the threads to use, the Python for the peers, and IVF k-means's
+# iterations and points per list (ours and Faiss's alike).
+bench_settings() {
+  OUT=${BENCH_OUT:-bench-out}
+  NPROC=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN)
+  THREADS=${BENCH_THREADS:-$NPROC}
+  PY=${BENCH_PYTHON:-/usr/bin/python3}
+  KM_ITERS=${BENCH_KMEANS_ITERS:-10}
+  TPL=${BENCH_TRAIN_PER_LIST:-256}
+}
 
 # HOST_LINE: the machine, the time and the load at the start, for the tables.
 bench_host_line() {

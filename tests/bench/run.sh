@@ -19,16 +19,11 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
 else
   N=${BENCH_N:-1000000}; NQ=${BENCH_NQ:-10000}
 fi
-OUT=${BENCH_OUT:-bench-out}
-NPROC=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN)
-THREADS=${BENCH_THREADS:-$NPROC}
-PY=${BENCH_PYTHON:-/usr/bin/python3}
+bench_settings
 NQ_HI=${BENCH_NQ_HIGH_D:-$((NQ / 10))}
 [ "$NQ_HI" -ge 1 ] || NQ_HI=1
 NLIST=$((N / 250))
 [ "$NLIST" -ge 1 ] || NLIST=1
-KM_ITERS=${BENCH_KMEANS_ITERS:-10}
-TPL=${BENCH_TRAIN_PER_LIST:-256}
 REPEAT=${BENCH_REPEAT:-3}
 BUDGET=${BENCH_BUDGET:-30}
 

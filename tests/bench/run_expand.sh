@@ -25,12 +25,7 @@ else
 fi
 K=${BENCH_EXPAND_K:-5}
 FFLAT_NS=${BENCH_EXPAND_FAISS_FLAT_NS:-2000}
-OUT=${BENCH_OUT:-bench-out}
-NPROC=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN)
-THREADS=${BENCH_THREADS:-$NPROC}
-PY=${BENCH_PYTHON:-/usr/bin/python3}
-KM_ITERS=${BENCH_KMEANS_ITERS:-10}
-TPL=${BENCH_TRAIN_PER_LIST:-256}
+bench_settings
 
 for p in bench_expand gen_clustered; do
   if [ ! -x "$BIN/$p" ]; then echo "bench: $BIN/$p is missing (run: make bench)" >&2; exit 1; fi

@@ -28,12 +28,7 @@ NQ=${BENCH_NQ:-10000}
 SEEDS=${BENCH_IVFBUILD_SEEDS:-1234}
 REPEAT=${BENCH_IVFBUILD_REPEAT:-3}
 FAISS_MAX_N=${BENCH_IVFBUILD_FAISS_MAX_N:-1000000}
-OUT=${BENCH_OUT:-bench-out}
-NPROC=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN)
-THREADS=${BENCH_THREADS:-$NPROC}
-PY=${BENCH_PYTHON:-/usr/bin/python3}
-KM_ITERS=${BENCH_KMEANS_ITERS:-10}
-TPL=${BENCH_TRAIN_PER_LIST:-256}
+bench_settings
 PROBES=4,8,16,32
 
 for p in bench_ivf_build bench_search gen_clustered; do
