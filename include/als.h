@@ -309,6 +309,23 @@ ALS_API int als_ratings_get(const als_ratings *r, int64_t i, int64_t *user, int6
                             float *value, int64_t *time);
 
 /**
+ * @brief Reorder the rows so that each user's rows are together, users in the order of
+ *        their first appearance, each user's rows in their previous order (a stable sort).
+ *
+ * For ratings not already grouped by user (ratings added in any order), als_model_fit
+ * makes a user-major copy of the item and value columns for the length of the fit; after
+ * this call it reads the ratings in place, and the ratings themselves hold one user entry
+ * per user instead of a 4-byte user index per row. The fit gives the same results either
+ * way (bit for bit with the default item equations; within rounding for the item-major
+ * path, whose per-item sums then run in the new row order). Row numbers change: row-order
+ * operations (als_ratings_get by row, als_ratings_split) see the new order. Grouped
+ * ratings return at once. Needs a copy of the item, value and time columns while it runs;
+ * on failure the ratings are unchanged.
+ * @retval ALS_EINVAL r NULL.  @retval ALS_ENOMEM (r unchanged).  @since 1.2
+ */
+ALS_API int als_ratings_group_by_user(als_ratings *r);
+
+/**
  * @brief Read a CSV/TSV file of interactions.
  * @param[in] options comma-separated key=value settings (NULL or "" = defaults):
  *   - sep=SEP      field separator: one character, or `\t`, `tab`, `comma`, `semicolon`,

@@ -502,6 +502,66 @@ static void test_store_layouts(void **state) {
     }
 }
 
+/* A fit of shuffled ratings after als_ratings_group_by_user (read in place) gives the bits
+ * of the fit of the same ratings before it (the fit's user-major copy): the user-major
+ * store is the same stable order either way. The item-major path sums each item's
+ * ratings in the new row order: equal within rounding. Ranks 8 (register kernels) and 18
+ * (general ones), values all 1 and counts, 1 and 2 threads. */
+static void test_grouped_fit(void **state) {
+    (void)state;
+    for (int layout = 0; layout < 2; layout++) {
+        triples t;
+        make_problem(&t, NU, NI, 0.4, 1, 8100 + (uint64_t)layout);
+        for (int64_t k = 0; k < t.n; k++) t.v[k] = layout == 0 ? 1.0f : (float)(1 + k % 5);
+        als_ratings *r = tr_ratings(&t), *g = tr_ratings(&t);
+        assert_ok(als_ratings_group_by_user(g));
+        for (int64_t k = 1; k < t.n; k++) { /* grouped: a user's rows never resume later */
+            int64_t u0, u1;
+            assert_ok(als_ratings_get(g, k - 1, &u0, NULL, NULL, NULL));
+            assert_ok(als_ratings_get(g, k, &u1, NULL, NULL, NULL));
+            for (int64_t j = 0; u1 != u0 && j < k - 1; j++) {
+                int64_t uj;
+                assert_ok(als_ratings_get(g, j, &uj, NULL, NULL, NULL));
+                assert_true(uj != u1);
+            }
+        }
+        for (int rank = 8; rank <= 18; rank += 10)
+            for (int ieq = ALS_ITEMEQ_USER_MAJOR; ieq <= ALS_ITEMEQ_ITEM_MAJOR; ieq++)
+                for (int threads = 1; threads <= 2; threads++) {
+                    cfg c = {1, ALS_REG_COUNT, ALS_SOLVER_CHOLESKY, 0, 0, 0.1, 2.0, ieq};
+                    als_model *a = fit_model(r, &c, rank, 3, 11, threads);
+                    als_model *b = fit_model(g, &c, rank, 3, 11, threads);
+                    for (int side = 0; side < 2; side++) {
+                        const als_matrix *A = side ? als_model_item_factors(a) : als_model_user_factors(a);
+                        const als_matrix *B = side ? als_model_item_factors(b) : als_model_user_factors(b);
+                        size_t cells = (size_t)(als_matrix_rows(A) * als_matrix_cols(A));
+                        assert_int_equal(als_matrix_rows(A), als_matrix_rows(B));
+                        const float *x = als_matrix_data_const(A), *y = als_matrix_data_const(B);
+                        if (ieq == ALS_ITEMEQ_USER_MAJOR) {
+                            assert_memory_equal(x, y, cells * sizeof *x);
+                        } else {
+                            double worst = 0; /* per row: |x - y| / |x| */
+                            int64_t cols = als_matrix_cols(A);
+                            for (size_t q = 0; q < cells; q += (size_t)cols) {
+                                double dd = 0, xx = 0;
+                                for (int64_t j = 0; j < cols; j++) {
+                                    dd += ((double)x[q + j] - y[q + j]) * ((double)x[q + j] - y[q + j]);
+                                    xx += (double)x[q + j] * x[q + j];
+                                }
+                                if (sqrt(dd / (xx + 1e-30)) > worst) worst = sqrt(dd / (xx + 1e-30));
+                            }
+                            assert_true(worst <= 1e-4);
+                        }
+                    }
+                    als_model_destroy(a);
+                    als_model_destroy(b);
+                }
+        als_ratings_destroy(r);
+        als_ratings_destroy(g);
+        tr_free(&t);
+    }
+}
+
 /* Every rank from 1 to 18: the ranks up to 16 each have their own register kernels (the
  * user half-step's and the blocked item half-step's), 17 and 18 take the general ones. The
  * users' final factors and the items' first ones match the dense reference, Cholesky
@@ -2593,6 +2653,7 @@ int main(void) {
         cmocka_unit_test(test_initial_factors),
         cmocka_unit_test(test_reference_solves),
         cmocka_unit_test(test_store_layouts),
+        cmocka_unit_test(test_grouped_fit),
         cmocka_unit_test(test_every_rank),
         cmocka_unit_test(test_item_blocks),
         cmocka_unit_test(test_nnls_kkt),

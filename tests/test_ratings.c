@@ -303,6 +303,115 @@ static void test_user_runs(void **state) {
     als_ratings_destroy(r);
 }
 
+/* Reference for als_ratings_group_by_user: users in order of first appearance, each user's
+ * rows in input order, found by the obvious quadratic scan. */
+static void expect_grouped(const als_ratings *r, int64_t n, const int64_t *U, const int64_t *I,
+                           const float *V, const int64_t *T) {
+    assert_int_equal(als_ratings_rows(r), n);
+    unsigned char *done = calloc((size_t)n + 1, 1);
+    assert_non_null(done);
+    int64_t at = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (done[i]) continue;
+        for (int64_t j = i; j < n; j++)
+            if (U[j] == U[i]) {
+                done[j] = 1;
+                expect_row(r, at++, U[j], I[j], V[j], T ? T[j] : NO_TIME);
+            }
+    }
+    assert_int_equal(at, n);
+    free(done);
+}
+
+/* Grouping by user: every column moves with its row, the ids and names stay, later adds
+ * go on from the new order; a user index per row (many users, few users) and recurring
+ * runs all come out grouped. */
+static void test_group_by_user(void **state) {
+    (void)state;
+    assert_int_equal(als_ratings_group_by_user(NULL), ALS_EINVAL);
+    als_ratings *e;
+    assert_ok(als_ratings_create(&e));
+    assert_ok(als_ratings_group_by_user(e)); /* empty */
+    assert_int_equal(als_ratings_rows(e), 0);
+    als_ratings_destroy(e);
+    uint64_t seed = 4242;
+    enum { N = 6000 };
+    int64_t *U = malloc(2 * N * sizeof *U), *I = malloc(2 * N * sizeof *I), *T = malloc(2 * N * sizeof *T);
+    float *V = malloc(2 * N * sizeof *V);
+    assert_true(U && I && T && V);
+    /* case 0: 3000 users at random (stays one index per row); 1: 40 users at random
+     * (becomes runs); 2: grouped runs, then users 0..29 again (runs, not grouped);
+     * 3: case 1 with timestamps and float values; 4: 70,000 distinct items (32-bit) */
+    for (int kase = 0; kase <= 4; kase++) {
+        int64_t n = N;
+        for (int64_t k = 0; k < n; k++) {
+            int64_t nus = kase == 0 ? 3000 : 40;
+            U[k] = kase == 2 ? (k < n - 30 ? k / 150 : k - (n - 30)) * 11 + 5
+                             : (int64_t)(tu_next(&seed) % (uint64_t)nus) * 13 - 400;
+            I[k] = kase == 4 ? (int64_t)k * 12 : (int64_t)(tu_next(&seed) % 500);
+            V[k] = kase == 3 ? 0.25f + (float)(tu_next(&seed) % 7) : (float)(1 + k % 4);
+            T[k] = kase == 3 ? 1000 + (int64_t)(tu_next(&seed) % 99) : NO_TIME;
+        }
+        als_ratings *r;
+        assert_ok(als_ratings_create(&r));
+        if (kase == 3) assert_ok(als_ratings_add_timed(r, n, U, I, V, T));
+        else assert_ok(als_ratings_add(r, n, U, I, V));
+        int64_t nu = als_ratings_num_users(r), ni = als_ratings_num_items(r);
+        assert_ok(als_ratings_group_by_user(r));
+        expect_grouped(r, n, U, I, V, kase == 3 ? T : NULL);
+        assert_int_equal(als_ratings_num_users(r), nu);
+        assert_int_equal(als_ratings_num_items(r), ni);
+        assert_ok(als_ratings_group_by_user(r)); /* grouped already: nothing moves */
+        expect_grouped(r, n, U, I, V, kase == 3 ? T : NULL);
+        /* more rows after it (old and new users), then grouped again */
+        int64_t m = 700;
+        for (int64_t k = 0; k < m; k++) {
+            U[n + k] = k % 3 ? U[(k * 37) % n] : 900000 + k;
+            I[n + k] = 7 + k % 50;
+            V[n + k] = 2.0f;
+            T[n + k] = 5000 + k;
+        }
+        if (kase == 3) assert_ok(als_ratings_add_timed(r, m, U + n, I + n, V + n, T + n));
+        else assert_ok(als_ratings_add(r, m, U + n, I + n, V + n));
+        /* the reference of the whole: the grouped rows, then the new ones */
+        int64_t *GU = malloc((size_t)(n + m) * sizeof *GU), *GI = malloc((size_t)(n + m) * sizeof *GI);
+        int64_t *GT = malloc((size_t)(n + m) * sizeof *GT);
+        float *GV = malloc((size_t)(n + m) * sizeof *GV);
+        assert_true(GU && GI && GT && GV);
+        for (int64_t k = 0; k < n + m; k++) {
+            float v;
+            assert_ok(als_ratings_get(r, k, &GU[k], &GI[k], &v, &GT[k]));
+            GV[k] = v;
+            if (k >= n) assert_true(GU[k] == U[k] && GI[k] == I[k]);
+        }
+        assert_ok(als_ratings_group_by_user(r));
+        expect_grouped(r, n + m, GU, GI, GV, GT);
+        free(GU);
+        free(GI);
+        free(GT);
+        free(GV);
+        als_ratings_destroy(r);
+    }
+    /* string ids: the names come back byte for byte after the rows moved */
+    const char *un[6] = {"zoë", "adam", "zoë", "b,c", "adam", "zoë"}, *in[6] = {"x", "y", "z", "x", "q", "y"};
+    als_ratings *r;
+    assert_ok(als_ratings_create(&r));
+    assert_ok(als_ratings_add_named(r, 6, un, in, NULL));
+    assert_ok(als_ratings_group_by_user(r));
+    const char *wu[6] = {"zoë", "zoë", "zoë", "adam", "adam", "b,c"}, *wi[6] = {"x", "z", "y", "y", "q", "x"};
+    for (int64_t k = 0; k < 6; k++) {
+        int64_t u, it;
+        assert_ok(als_ratings_get(r, k, &u, &it, NULL, NULL));
+        assert_string_equal(als_ratings_user_name(r, u), wu[k]);
+        assert_string_equal(als_ratings_item_name(r, it), wi[k]);
+    }
+    als_ratings_destroy(r);
+    free(U);
+    free(I);
+    free(T);
+    free(V);
+}
+
 /* The store narrows its columns while it can (no values while all are 1, 16 bits while
  * all are integers in [0, 65535], 16-bit items below 65,536 distinct) and widens them when
  * a row needs it, also in the middle of one add: every row reads back exactly what was
@@ -1508,6 +1617,7 @@ int main(void) {
         cmocka_unit_test(test_add_errors),
         cmocka_unit_test(test_add_counts_bruteforce),
         cmocka_unit_test(test_user_runs),
+        cmocka_unit_test(test_group_by_user),
         cmocka_unit_test(test_narrow_columns),
         cmocka_unit_test(test_add_timed),
         cmocka_unit_test(test_csv_separators),

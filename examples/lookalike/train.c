@@ -201,7 +201,11 @@ int lk_cmd_train(int argc, char **argv) {
     lk_data d;
     memset(&d, 0, sizeof d);
     double t0 = lk_now();
-    if (!rc && !(rc = lk_read_ratings(&a, in, 0, &r)) && !(rc = train_with(&a, r, out, &d, 0)))
+    /* Grouped by user, the ratings are the fit's user-major store themselves: no copy of
+     * the item column beside them for the length of the fit (a no-op for grouped files). */
+    if (!rc && !(rc = lk_read_ratings(&a, in, 0, &r)) && (rc = als_ratings_group_by_user(r)))
+        rc = lk_lib_fail("grouping the ratings by user", rc);
+    if (!rc && !(rc = train_with(&a, r, out, &d, 0)))
         printf("train: wrote %s (+ .info, .ids): %lld users x %lld items, rank %lld, in %.2f s\n",
                out, (long long)d.nu, (long long)d.ni, (long long)d.rank, lk_now() - t0);
     lk_data_free(&d);

@@ -336,6 +336,97 @@ ALS_API int als_ratings_get(const als_ratings *r, int64_t i, int64_t *user, int6
     return ALS_OK;
 }
 
+/* ------------------------------------------------------------------ grouping */
+
+/* A stable counting sort of the rows by dense user index (the order of first appearance),
+ * every column moved: afterwards the user column is runs (one per user) unless the users
+ * are too many for runs to pay, and the fit reads the store in place instead of copying
+ * it. The columns move one at a time, widest first, through one spare buffer as wide as
+ * the widest: each column's old buffer is the next one's destination, so the sort needs
+ * one column more, not a copy of all. Every allocation comes first: a failure changes
+ * nothing. */
+ALS_API int als_ratings_group_by_user(als_ratings *r) {
+    static const char *const fn = "als_ratings_group_by_user";
+    if (!r) return als__errf(ALS_EINVAL, "%s: ratings handle is NULL", fn);
+    int64_t n = r->n, nu = r->umap.n;
+    if (n == 0) return ALS_OK;
+    if (!r->urow) { /* runs: already grouped when each run's user comes after the last one's */
+        int grouped = 1;
+        for (int64_t k = 1; k < r->nruns && grouped; k++) grouped = r->ruser[k] > r->ruser[k - 1];
+        if (grouped) return ALS_OK;
+    }
+    /* the columns, widest first: times (8), then items and values (4 or 2 each) */
+    void **col[3];
+    size_t w[3];
+    int nc = 0;
+    if (r->times) col[nc] = (void **)&r->times, w[nc++] = sizeof(int64_t);
+    size_t iw = (size_t)r->iw, vb = val_bytes(r->vk);
+    if (iw >= vb) col[nc] = &r->irow, w[nc++] = iw;
+    if (vb) col[nc] = &r->vals, w[nc++] = vb;
+    if (iw < vb) col[nc] = &r->irow, w[nc++] = iw;
+    int64_t *pos = calloc((size_t)nu + 1, sizeof *pos);
+    void *spare = malloc((size_t)n * w[0]);
+    if (!pos || !spare) {
+        free(pos);
+        free(spare);
+        return als__errf(ALS_ENOMEM, "%s: cannot allocate a column of %lld rows", fn, (long long)n);
+    }
+    als__ucur c = als__ucur_start(r);
+    for (int64_t t = 0; t < n; t++) pos[als__ucur_user(r, &c, t) + 1]++;
+    int64_t users = 0; /* users with rows (a dictionary loaded by read_ids may hold more) */
+    for (int64_t u = 0; u < nu; u++) {
+        users += pos[u + 1] > 0;
+        pos[u + 1] += pos[u];
+    }
+    /* Runs cost 12 bytes a user against urow's 4 a row: the same rule as put_user's (so
+     * ratings held as runs stay runs: their users are fewer than their runs). */
+    int runs = users < n / 4 + 64 || !r->urow;
+    int64_t *rs = runs ? malloc((size_t)(users ? users : 1) * sizeof *rs) : NULL;
+    int32_t *ru = runs ? malloc((size_t)(users ? users : 1) * sizeof *ru) : NULL;
+    int64_t *at = malloc((size_t)(nu ? nu : 1) * sizeof *at);
+    if ((runs && (!rs || !ru)) || !at) {
+        free(rs);
+        free(ru);
+        free(at);
+        free(pos);
+        free(spare);
+        return als__errf(ALS_ENOMEM, "%s: cannot allocate the user runs", fn);
+    }
+    for (int64_t u = 0, k = 0; runs && u < nu; u++)
+        if (pos[u + 1] > pos[u]) {
+            rs[k] = pos[u];
+            ru[k++] = (int32_t)u;
+        }
+    for (int k = 0; k < nc; k++) { /* (the buffers hold at least n rows of each width) */
+        memcpy(at, pos, (size_t)nu * sizeof *at);
+        char *dst = spare;
+        const char *src = *col[k];
+        size_t cw = w[k];
+        c = als__ucur_start(r);
+        for (int64_t t = 0; t < n; t++)
+            memcpy(dst + (size_t)at[als__ucur_user(r, &c, t)]++ * cw, src + (size_t)t * cw, cw);
+        spare = *col[k];
+        *col[k] = dst;
+    }
+    free(spare);
+    free(at);
+    if (runs) {
+        free(r->urow);
+        free(r->rstart);
+        free(r->ruser);
+        r->urow = NULL;
+        r->rstart = rs;
+        r->ruser = ru;
+        r->nruns = r->rcap = users;
+    } else { /* the user column itself, sorted: user u's rows are pos[u] .. pos[u + 1] - 1 */
+        for (int64_t u = 0; u < nu; u++)
+            for (int64_t t = pos[u]; t < pos[u + 1]; t++) r->urow[t] = (int32_t)u;
+    }
+    r->cap = n; /* every per-row array now holds at least n rows */
+    free(pos);
+    return ALS_OK;
+}
+
 /* ------------------------------------------------------------------ splits */
 
 /* A new set of the rows i with pick[i] == want, in r's order, with copies of r's

@@ -5,15 +5,17 @@
  *   bench_als --data FILE [--rank R] [--solver cg|cholesky] [--iters N] [--threads T]
  *             [--cg-steps S] [--reg L] [--alpha A] [--chunk ROWS]
  *             [--item-eq auto|user-major|item-major] [--order file|shuffled] [--keep 0|1]
- *             [--test TEST.csv --k K] [--label NAME]
+ *             [--group 0|1] [--test TEST.csv --k K] [--label NAME]
  *
  * FILE is a gen_implicit file: binary (int32 user, int32 item, float32 count after a 64-byte
  * header) or .csv with a header line `user,item,count`. The binary rows are read and added
  * with als_ratings_add in chunks of --chunk rows (default 1 M), so the input file is never
  * held in memory whole; a .csv is read with als_ratings_read_csv. The time of this step is
  * build_s. --order shuffled adds the chunks of a binary file in a seeded random order, each
- * chunk's rows shuffled, so that the ratings are not grouped by user (input in any order:
- * the fit then builds its user-major copy). --item-eq sets ALS_PARAM_ITEM_EQUATIONS, --keep
+ * chunk's rows shuffled, so that the ratings are not grouped by user (input in any order).
+ * --group 1 (the default) then calls als_ratings_group_by_user after the read, as a host
+ * with such input should, and the fit reads the ratings in place (the time is group_s, part
+ * of build_s); --group 0 leaves them as read, and the fit builds its user-major copy. --item-eq sets ALS_PARAM_ITEM_EQUATIONS, --keep
  * ALS_PARAM_KEEP_INTERACTIONS (default 1, the library's: the model keeps the interactions).
  *
  * Training: implicitPrefs=1, regScaling none, regParam L (0.01), alpha A (1), cgSteps S (3),
@@ -56,7 +58,7 @@
 typedef struct {
     const char *data, *test, *label, *export_prefix;
     int64_t rank, iters, threads, cg_steps, chunk, k;
-    int solver, item_eq, shuffled, keep;
+    int solver, item_eq, shuffled, keep, group;
     double reg, alpha;
 } options;
 
@@ -72,7 +74,7 @@ static void usage_exit(const char *msg) {
             "usage: bench_als --data FILE [--rank R] [--solver cg|cholesky] [--iters N]\n"
             "         [--threads T] [--cg-steps S] [--reg L] [--alpha A] [--chunk ROWS]\n"
             "         [--test TEST.csv --k K] [--label NAME] [--item-eq auto|user-major|item-major]\n"
-            "         [--order file|shuffled] [--keep 0|1] [--export PREFIX]\n");
+            "         [--order file|shuffled] [--keep 0|1] [--group 0|1] [--export PREFIX]\n");
     exit(2);
 }
 
@@ -94,6 +96,7 @@ static void parse_args(int argc, char **argv, options *o) {
     o->chunk = 1 << 20;
     o->k = 10;
     o->keep = 1;
+    o->group = 1;
     o->solver = ALS_SOLVER_CG;
     o->reg = 0.01;
     o->alpha = 1.0;
@@ -115,6 +118,7 @@ static void parse_args(int argc, char **argv, options *o) {
         else if (strcmp(a, "--reg") == 0) o->reg = parse_double(a, v);
         else if (strcmp(a, "--alpha") == 0) o->alpha = parse_double(a, v);
         else if (strcmp(a, "--keep") == 0) o->keep = (int)parse_int_range(a, v, 0, 1);
+        else if (strcmp(a, "--group") == 0) o->group = (int)parse_int_range(a, v, 0, 1);
         else if (strcmp(a, "--item-eq") == 0) {
             if (strcmp(v, "auto") == 0) o->item_eq = ALS_ITEMEQ_AUTO;
             else if (strcmp(v, "user-major") == 0) o->item_eq = ALS_ITEMEQ_USER_MAJOR;
@@ -276,6 +280,13 @@ int main(int argc, char **argv) {
 
     double t0 = now_s();
     als_ratings *R = ends_with(o.data, ".csv") ? read_csv(o.data) : read_bin(o.data, o.chunk, o.shuffled);
+    double group_s = 0;
+    if (o.group) {
+        double g0 = now_s();
+        int grc = als_ratings_group_by_user(R);
+        if (grc) fail("als_ratings_group_by_user", grc);
+        group_s = now_s() - g0;
+    }
     double build_s = now_s() - t0;
     int64_t nnz = als_ratings_rows(R), users = als_ratings_num_users(R),
             items = als_ratings_num_items(R);
@@ -343,13 +354,13 @@ int main(int argc, char **argv) {
     printf("RESULT impl=ours data=%s rank=%lld solver=%s cg_steps=%lld reg=%g alpha=%g "
            "threads=%lld users=%lld items=%lld nnz=%lld iters=%d iter_s=%.3f iters_s=%s "
            "build_s=%.2f setup_s=%.2f fit_s=%.2f rss_mb=%.0f rss_build_mb=%.0f csr_csc_mb=%.0f "
-           "bytes_per_nnz=%.2f item_eq=%s order=%s keep=%d%s\n",
+           "bytes_per_nnz=%.2f item_eq=%s order=%s keep=%d group=%d group_s=%.2f%s\n",
            o.label ? o.label : "-", (long long)o.rank, o.solver == ALS_SOLVER_CG ? "cg" : "cholesky",
            (long long)o.cg_steps, o.reg, o.alpha, (long long)threads_used, (long long)users,
            (long long)items, (long long)nnz, pr.n, median, iters_s, build_s, setup_s, fit_s,
            peak_rss_mb(), rss_build, csr_csc_mb, peak_rss_mb() * 1048576.0 / (double)(nnz ? nnz : 1),
            o.item_eq == ALS_ITEMEQ_USER_MAJOR ? "user-major" : o.item_eq == ALS_ITEMEQ_ITEM_MAJOR ? "item-major" : "auto",
-           o.shuffled ? "shuffled" : "file", o.keep, quality);
+           o.shuffled ? "shuffled" : "file", o.keep, o.group, group_s, quality);
     fflush(stdout);
     if (o.export_prefix && (rc = als_model_export_npy(m, o.export_prefix))) fail("als_model_export_npy", rc);
     als_model_destroy(m);

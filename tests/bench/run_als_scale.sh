@@ -5,7 +5,8 @@
 # distinct interactions; generated once into bench-out/data, 10.5 GB) and at 200 M draws
 # (193 M interactions), each in its own process: per-iteration time, peak RSS and bytes per
 # interaction, with the model keeping its interactions (the default) and without, in file
-# order (grouped by user, as exports are) and shuffled (any order). Then 100 M rows of CSV
+# order (grouped by user, as exports are) and shuffled (any order; grouped with
+# als_ratings_group_by_user after the read, as bench_als does by default). Then 100 M rows of CSV
 # with string user ids through `lookalike train` (rows per second, peak RSS).
 # Minutes to tens of minutes; never part of the default `make bench`.
 # Usage: sh tests/bench/run_als_scale.sh [BIN_DIR [LOOKALIKE]]
@@ -51,7 +52,7 @@ for sz in $SIZES; do
     "$BIN/gen_implicit" "$DATA" "$U" "$I" "$D" 11 2>>"$LOG" | tee -a "$LOG" || { echo "als-scale: gen_implicit failed" >&2; exit 1; }
   fi
   runs="file:1 file:0"
-  [ "${BENCH_ALS_SCALE_SHUFFLED:-1}" = 1 ] && runs="$runs shuffled:0"
+  [ "${BENCH_ALS_SCALE_SHUFFLED:-1}" = 1 ] && runs="$runs shuffled:1 shuffled:0"
   for rn in $runs; do
     order=${rn%%:*}; keep=${rn#*:}
     echo "-- $DATA order=$order keep=$keep ($(cut -d' ' -f1-3 /proc/loadavg))" | tee -a "$LOG"
@@ -61,6 +62,7 @@ for sz in $SIZES; do
     echo "$line" >> "$RES"
     echo "$line" | awk -v order="$order" -v keep="$keep" '{
       for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = substr($i, length(kv[1]) + 2) }
+      if (order == "shuffled" && v["group"] == 1) order = "shuffled, then grouped (" v["group_s"] " s)"
       printf "| %s | %s | %s | %.2f | %s | %.1f | %.1f | %.0f | %.2f |\n", v["nnz"], order,
         keep == 1 ? "yes" : "no", v["iter_s"], v["iters_s"], v["build_s"], v["setup_s"], v["rss_mb"], v["bytes_per_nnz"]
     }' | tee -a "$TAB"

@@ -665,6 +665,22 @@ static int run_als(ctx *c) {
 }
 
 /* CG solver (the gather buffer), NNLS, named ids, timed rows and the other splits. */
+/* Whether r holds exactly the rows (u, i, v, t) in this order. */
+static int rows_are(const als_ratings *r, int64_t n, const int64_t *u, const int64_t *i,
+                    const float *v, const int64_t *t) {
+    if (als_ratings_rows(r) != n) return 0;
+    for (int64_t k = 0; k < n; k++) {
+        int64_t gu, gi, gt;
+        float gv;
+        if (als_ratings_get(r, k, &gu, &gi, &gv, &gt) || gu != u[k] || gi != i[k] || gv != v[k] ||
+            gt != t[k])
+            return 0;
+    }
+    return 1;
+}
+
+static void dg_ratings(ctx *c, const als_ratings *r);
+
 static int run_als_cg(ctx *c) {
     als_ratings *r = NULL, *n = NULL, *rt = NULL, *tr = NULL, *te = NULL, *tr2 = NULL, *te2 = NULL;
     als_ratings *tn = NULL, *ten = NULL, *so = NULL;
@@ -691,6 +707,10 @@ static int run_als_cg(ctx *c) {
     STEP_X(c, "als_ratings_split_time", als_ratings_split_time(rt, 1004000, &tr2, &te2),
            if (tr2 || te2) violation(c, "als_ratings_split_time", "outputs not NULL after a failure"));
     dg_i64(c, als_ratings_rows(tr2));
+    STEP_X(c, "als_ratings_group_by_user", als_ratings_group_by_user(rt),
+           if (!rows_are(rt, NR, RU, RI, RV, RT))
+               violation(c, "als_ratings_group_by_user", "a failed grouping moved rows"));
+    dg_ratings(c, rt);
     STEP_OUT(c, "als_ratings_create", als_ratings_create(&n), n);
     STEP_X(c, "als_ratings_add_named", als_ratings_add_named(n, NR, (const char *const *)RUN, (const char *const *)RIN, RV),
            if (als_ratings_rows(n) != 0 || als_ratings_user_id(n, RUN[0]) != -1)

@@ -153,6 +153,7 @@ _PROTOS = [
     (als, "als_ratings_write_ids_run", cint, [vp, cstr, u64]),
     (als, "als_ratings_read_ids_run", cint, [vp, cstr, c_uint64_p]),
     (als, "als_ratings_split", cint, [vp, cdouble, u64, vpp, vpp]),
+    (als, "als_ratings_group_by_user", cint, [vp]),
     (als, "als_ratings_split_last", cint, [vp, i64, vpp, vpp]),
     (als, "als_ratings_split_time", cint, [vp, i64, vpp, vpp]),
     (als, "als_model_create", cint, [vpp]),

@@ -291,6 +291,14 @@ class Ratings(_lib.Handle):
             raise AlsError(ERANGE, "seed must be >= 0")
         return self._split(_lib.als.als_ratings_split, f, seed)
 
+    def group_by_user(self):
+        """Reorder the rows so that each user's rows are together: users in the order of
+        their first appearance, each user's rows in their previous order. A fit then reads
+        the ratings in place instead of copying them (als_ratings_group_by_user; the same
+        factors either way). Returns self."""
+        _lib.check(_lib.als.als_ratings_group_by_user(self._keeper().h))
+        return self
+
     def split_last(self, k=1):
         """Each user's last k rows (by time if every row has one, else in order) go to test,
         provided the user keeps a training row: -> (train, test)."""

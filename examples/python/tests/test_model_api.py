@@ -358,6 +358,29 @@ class ModelAPITest(unittest.TestCase):
         other = Ratings(un[::-1].copy(), it[::-1].copy())
         self.refused(alslib.EINVAL, m.evaluate, other)
 
+    def test_group_by_user(self):
+        rng = np.random.default_rng(5)
+        n = 3000
+        u = rng.integers(0, 400, n) * 3 - 50
+        i = rng.integers(0, 90, n)
+        v = rng.integers(1, 6, n).astype(np.float32)
+        r = Ratings(u, i, v)
+        fit = lambda rr: ALS(rank=6, maxIter=3, implicitPrefs=True, seed=2, numThreads=2).fit(rr)
+        before = fit(r)
+        self.assertIs(r.group_by_user(), r)
+        # reference: users by first appearance, a stable sort of the rows
+        first = {}
+        for k, x in enumerate(u.tolist()):
+            first.setdefault(x, k)
+        order = sorted(range(n), key=lambda k: (first[u[k]], k))
+        gu, gi, gv = r.to_arrays()
+        self.assertEqual(gu.tolist(), u[order].tolist())
+        self.assertEqual(gi.tolist(), i[order].tolist())
+        self.assertEqual(gv.tolist(), v[order].tolist())
+        after = fit(r)  # the fit reads the grouped rows in place: the same bits
+        self.assertEqual(after.user_factors.tobytes(), before.user_factors.tobytes())
+        self.assertEqual(after.item_factors.tobytes(), before.item_factors.tobytes())
+
     def test_rmse(self):
         m = ALS(rank=6, maxIter=8, regParam=0.1, seed=1, numThreads=2)
         r = Ratings(self.users, self.items, self.values)
