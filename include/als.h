@@ -342,7 +342,13 @@ ALS_API int als_ratings_group_by_user(als_ratings *r);
  *                  appearance. string: always names. int: always integers, read leniently
  *                  (blanks, '+' and leading zeros allowed, so "007" is 7);
  *   - skip_bad=0|1 skip malformed rows and count them (als_ratings_bad_rows) instead of
- *                  failing (default 0).
+ *                  failing (default 0);
+ *   - threads=N    threads that parse (default 0: as many as OpenMP gives). The file is
+ *                  read in blocks of whole lines; the threads parse the pieces of one block
+ *                  while the calling thread puts the block before into the ratings (ids,
+ *                  names, bad rows, in file order), so the result and every error and line
+ *                  number are the same for any N. Memory: two blocks of 2 MiB (more for a
+ *                  longer line) and about 56 bytes a line of each.
  * @retval ALS_EINVAL out or path NULL, or an unknown/malformed option.
  * @retval ALS_ENOTFOUND no such file, or a named column is not in the header.
  * @retval ALS_EIO the file could not be read.

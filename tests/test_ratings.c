@@ -906,6 +906,124 @@ static void test_csv_progress(void **state) {
     unlink(path);
 }
 
+/* The parallel reader (blocks of 2 MiB, pieces parsed on several threads, committed in
+ * file order) against the file's own construction: 2,000 blank lines before the header,
+ * 400,000 rows over several blocks, CRLF lines, bad rows every 50,001 lines, a 5 MB user
+ * name (longer than a block), user ids that turn into names at row 300,000 (ids=auto:
+ * rows before become names too), a last line without its end of line. Every thread count
+ * gives the same rows, names, bad-row count and line numbers; without skip_bad the error
+ * names the first bad line. */
+typedef struct {
+    char *p;
+    size_t n, cap;
+} sbuf;
+static void sb_put(sbuf *b, const char *s, size_t n) {
+    if (b->n + n + 1 > b->cap) {
+        b->cap = (b->n + n + 1) * 2;
+        b->p = realloc(b->p, b->cap);
+        assert_non_null(b->p);
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+static void test_csv_parallel(void **state) {
+    (void)state;
+    enum { ROWS = 400000, LONG_AT = 200000, SWITCH_AT = 300000, NBAD_MAX = 16 };
+    sbuf b = {NULL, 0, 0};
+    int64_t line = 0, nbad = 0, bad_lines[NBAD_MAX];
+    char **names = malloc(ROWS * sizeof *names);
+    int64_t *items = malloc(ROWS * sizeof *items), *days = malloc(ROWS * sizeof *days);
+    float *vals = malloc(ROWS * sizeof *vals);
+    assert_true(names && items && days && vals);
+    for (int k = 0; k < 2000; k++, line++) sb_put(&b, k % 2 ? "  \r\n" : "\n", k % 2 ? 4 : 1);
+    sb_put(&b, "user,item,value,day\n", 20);
+    line++;
+    size_t longn = 5u << 20;
+    char *longname = malloc(longn + 1);
+    assert_non_null(longname);
+    for (size_t k = 0; k < longn; k++) longname[k] = (char)('a' + k % 26);
+    longname[longn] = '\0';
+    uint64_t seed = 31337;
+    int64_t rows = 0;
+    for (int64_t k = 0; rows < ROWS; k++) {
+        line++;
+        char t[96];
+        if (line % 50001 == 0) { /* a bad row */
+            int n = snprintf(t, sizeof t, "%lld,7,abc,3\n", (long long)k);
+            sb_put(&b, t, (size_t)n);
+            if (nbad < NBAD_MAX) bad_lines[nbad] = line;
+            nbad++;
+            continue;
+        }
+        int64_t u = (int64_t)(tu_next(&seed) % 50000), it = (int64_t)(tu_next(&seed) % 3000);
+        char un[32];
+        if (rows == SWITCH_AT) snprintf(un, sizeof un, "u-%lld", (long long)u);
+        else snprintf(un, sizeof un, "%lld", (long long)u);
+        names[rows] = rows == LONG_AT ? longname : strdup(un);
+        assert_non_null(names[rows]);
+        items[rows] = it;
+        vals[rows] = (float)(rows % 9) + (rows % 3 ? 0.5f : 0.0f);
+        days[rows] = 1000 + rows % 77;
+        if (rows == LONG_AT) sb_put(&b, longname, longn);
+        else sb_put(&b, un, strlen(un));
+        int n = snprintf(t, sizeof t, ",%lld,%g,%lld%s", (long long)it, (double)vals[rows],
+                         (long long)days[rows], rows % 5 == 0 ? "\r\n" : "\n");
+        if (rows == ROWS - 1) n -= rows % 5 == 0 ? 2 : 1; /* the last line: no end of line */
+        sb_put(&b, t, (size_t)n);
+        rows++;
+    }
+    char path[TP];
+    tu_tmpname(path, sizeof path, ".csv");
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b.p, 1, b.n, f), b.n);
+    assert_int_equal(fclose(f), 0);
+    for (int threads = 1; threads <= 3; threads++) {
+        char opts[128];
+        snprintf(opts, sizeof opts, "header=1,value=value,time=day,skip_bad=1,threads=%d", threads);
+        als_ratings *r;
+        assert_ok(als_ratings_read_csv(&r, path, opts));
+        assert_int_equal(als_ratings_rows(r), ROWS);
+        assert_int_equal(als_ratings_bad_rows(r), nbad);
+        int64_t got[NBAD_MAX];
+        int64_t ng = als_ratings_bad_row_lines(r, got, NBAD_MAX);
+        assert_int_equal(ng, nbad < NBAD_MAX ? nbad : NBAD_MAX);
+        for (int64_t k = 0; k < ng; k++) assert_int_equal(got[k], bad_lines[k]);
+        for (int64_t k = 0; k < ROWS; k++) {
+            int64_t u, it, t;
+            float v;
+            assert_ok(als_ratings_get(r, k, &u, &it, &v, &t));
+            const char *un = als_ratings_user_name(r, u);
+            if (!un || strcmp(un, names[k]) != 0 || it != items[k] || v != vals[k] ||
+                t != days[k]) {
+                print_error("threads %d, row %lld: got (%.20s, %lld, %g, %lld)\n", threads,
+                            (long long)k, un ? un : "(null)", (long long)it, (double)v, (long long)t);
+                fail();
+            }
+        }
+        als_ratings_destroy(r);
+        /* without skip_bad: the first bad line, by number */
+        snprintf(opts, sizeof opts, "header=1,value=value,time=day,threads=%d", threads);
+        r = SENTINEL;
+        assert_fails_with(als_ratings_read_csv(&r, path, opts), ALS_EFORMAT);
+        assert_null(r);
+        char want[48];
+        snprintf(want, sizeof want, ":%lld: cannot parse value 'abc'", (long long)bad_lines[0]);
+        expect_error_has(want);
+    }
+    unlink(path);
+    for (int64_t k = 0; k < ROWS; k++)
+        if (names[k] != longname) free(names[k]);
+    free(longname);
+    free(names);
+    free(items);
+    free(days);
+    free(vals);
+    free(b.p);
+}
+
 static void test_csv_many_rows(void **state) {
     (void)state;
     const int64_t n = 150000;
@@ -1629,6 +1747,7 @@ int main(void) {
         cmocka_unit_test(test_csv_times),
         cmocka_unit_test(test_csv_string_ids),
         cmocka_unit_test(test_csv_many_rows),
+        cmocka_unit_test(test_csv_parallel),
         cmocka_unit_test(test_csv_progress),
         cmocka_unit_test(test_csv_bad_rows),
         cmocka_unit_test(test_csv_skip_bad),

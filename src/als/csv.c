@@ -1,7 +1,9 @@
 /* als_ratings_read_csv: a streaming CSV/TSV reader (options, header, quoted fields,
- * string ids, dates). It reads one line at a time with getline, parses in place in the
- * line buffer and hands the rows to als_ratings_add_timed in fixed-size chunks, so memory
- * is the ratings set itself plus one line and one chunk.
+ * string ids, dates). It reads the file in blocks of whole lines; threads parse the
+ * lines of a block in place (in pieces) while the calling thread commits the block before
+ * in file order (ids=auto, dictionaries, bad rows, progress) and hands the rows to
+ * als_ratings_add_timed in fixed-size chunks, so memory is the ratings set itself plus two
+ * blocks, their parsed lines and one chunk.
  *
  * Choices the header leaves open: dates become seconds since 1970-01-01 UTC (midnight),
  * the unit of integer Unix times, so both kinds of time column compare alike; string ids
@@ -19,10 +21,12 @@
 #include <sys/stat.h>
 
 #include "als/als_internal.h"
+#include "core/scan.h" /* als__threads */
 
 #define FN "als_ratings_read_csv"
 #define CHUNK 16384
 #define MAX_COLUMN 1000000 /* a column index beyond this is a typo, not a file */
+#define WHY 160            /* room for what is wrong with a row */
 
 enum { IDS_AUTO, IDS_INT, IDS_STRING };
 enum { C_USER, C_ITEM, C_VALUE, C_TIME, NCOL };
@@ -30,7 +34,7 @@ static const char *const col_key[NCOL] = {"user", "item", "value", "time"};
 
 typedef struct {
     char sep;
-    int header, skip_bad, ids;
+    int header, skip_bad, ids, threads;
     int64_t col[NCOL];      /* column index, -1 = not read */
     const char *name[NCOL]; /* column name to find in the header (points into text) */
     char *text;             /* our copy of the options string */
@@ -71,6 +75,12 @@ static int set_option(csv_opts *o, const char *key, char *v) {
     if (strcmp(key, "sep") == 0) return set_sep(o, v);
     if (strcmp(key, "header") == 0) return set_flag(&o->header, key, v);
     if (strcmp(key, "skip_bad") == 0) return set_flag(&o->skip_bad, key, v);
+    if (strcmp(key, "threads") == 0) {
+        if (!*v || strspn(v, "0123456789") != strlen(v) || strlen(v) > 4)
+            return als__errf(ALS_EINVAL, FN ": threads='%s': use 0 (all cores) to 9999", v);
+        o->threads = atoi(v);
+        return ALS_OK;
+    }
     if (strcmp(key, "ids") == 0) {
         if (strcmp(v, "auto") == 0) o->ids = IDS_AUTO;
         else if (strcmp(v, "int") == 0) o->ids = IDS_INT;
@@ -93,7 +103,7 @@ static int set_option(csv_opts *o, const char *key, char *v) {
         return ALS_OK;
     }
     return als__errf(ALS_EINVAL, FN ": unknown option '%s' (known: sep, header, user, item, "
-                     "value, time, ids, skip_bad)", key);
+                     "value, time, ids, skip_bad, threads)", key);
 }
 
 /* "key=value,key=value". A comma cannot be written as a value, except by sep: "sep=," is
@@ -198,13 +208,15 @@ static int canonical_i64(const char *s, size_t n, int64_t *out) {
     return parse_i64(s, n, out) == 0;
 }
 
-static void span_trim(const char *s, const char **b, size_t *n) {
-    const char *e = s + strlen(s);
+static void span_trim_n(const char *s, size_t len, const char **b, size_t *n) {
+    const char *e = s + len;
     while (*s == ' ' || *s == '\t') s++;
     while (e > s && (e[-1] == ' ' || e[-1] == '\t')) e--;
     *b = s;
     *n = (size_t)(e - s);
 }
+
+static void span_trim(const char *s, const char **b, size_t *n) { span_trim_n(s, strlen(s), b, n); }
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
 static int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
@@ -251,20 +263,13 @@ typedef struct {
     int64_t cnt;            /* rows waiting in the chunk */
     int64_t *u, *it, *t;
     float *v;
-    char why[160];          /* what is wrong with the current row */
     als_read_progress_fn progress; /* als_ratings_read_csv_progress, or NULL */
     void *progress_user;
     int64_t bytes, total;   /* bytes read so far, the file's size (0 if unknown) */
+    char *lastname[2];      /* the last name put in each dictionary, and its id: files */
+    size_t last_n[2], last_cap[2]; /* grouped by user repeat it row after row */
+    int64_t last_id[2];
 } csv_reader;
-
-static int bad(csv_reader *R, const char *fmt, ...) ALS_PRINTF(2, 3);
-static int bad(csv_reader *R, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(R->why, sizeof R->why, fmt, ap);
-    va_end(ap);
-    return 1;
-}
 
 static int flush(csv_reader *R) {
     int rc = als_ratings_add_timed(R->r, R->cnt, R->u, R->it,
@@ -274,72 +279,122 @@ static int flush(csv_reader *R) {
     return rc;
 }
 
-/* One data line: 0 added, 1 bad row (R->why says why), or a negative ALS error. Every
- * field is checked before any string is put in a dictionary, so a bad row adds no name. */
-static int parse_row(csv_reader *R, char *line) {
+/* One line, as the parse (parallel) leaves it for the commit (in file order). */
+enum { L_BLANK, L_ROW, L_BAD };
+typedef struct {
+    int64_t id[2], time;
+    float value;
+    uint32_t len;              /* the line's bytes, its end of line included */
+    uint32_t soff[2], slen[2]; /* the id fields' text (NUL-terminated), from the block start */
+    unsigned char kind, num[2];
+} line_rec;
+
+static int why_is(char *why, const char *fmt, ...) ALS_PRINTF(2, 3);
+static int why_is(char *why, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, WHY, fmt, ap);
+    va_end(ap);
+    return 1;
+}
+
+/* The time field of a line whose other fields passed: 0 or 1 (bad, why set). */
+static int parse_time(const csv_reader *R, char *const *f, line_rec *q, char *why) {
+    if (R->o.col[C_TIME] >= 0) {
+        const char *b;
+        size_t n;
+        span_trim(f[C_TIME], &b, &n);
+        int d = parse_date(b, n, &q->time);
+        if (d < 0) return why_is(why, "time '%.40s' is not a valid date", f[C_TIME]);
+        if (d > 0) {
+            q->time *= 86400; /* dates count seconds since the epoch, like integer times */
+        } else {
+            int e = parse_i64(b, n, &q->time);
+            if (e == 1) return why_is(why, "cannot parse time '%.40s' (an integer, YYYY-MM-DD "
+                                      "or DD-MM-YYYY)", f[C_TIME]);
+            if (e == 2) return why_is(why, "time '%.40s' overflows int64", f[C_TIME]);
+        }
+    }
+    return 0;
+}
+
+/* The fields of one data line, checked: 0 (q filled) or 1 bad row (why says why). Reads
+ * only the options, so lines parse on any thread; the dictionaries are the commit's. */
+static int parse_fields(const csv_reader *R, char *line, const char *base, line_rec *q, char *why) {
     char *f[NCOL] = {NULL, NULL, NULL, NULL}, *p = line;
-    const char *why = NULL;
+    const char *bad_quote = NULL;
     int64_t j = 0;
     for (; p && j <= R->last; j++) {
-        char *fld = next_field(&p, R->o.sep, &why);
-        if (!fld) return bad(R, "%s", why);
+        char *fld = next_field(&p, R->o.sep, &bad_quote);
+        if (!fld) return why_is(why, "%s", bad_quote);
         for (int c = 0; c < NCOL; c++)
             if (R->o.col[c] == j) f[c] = fld;
     }
     for (int c = 0; c < NCOL; c++) {
         if (R->o.col[c] >= 0 && !f[c]) {
-            return bad(R, "missing %s field (column %lld)", col_key[c],
-                       (long long)R->o.col[c]);
+            return why_is(why, "missing %s field (column %lld)", col_key[c],
+                          (long long)R->o.col[c]);
         }
     }
-    int64_t id[2] = {0, 0}, time = 0;
-    int num[2] = {0, 0}; /* ids=auto: the field is a canonical integer */
-    float value = 1.0f;
+    q->id[0] = q->id[1] = q->time = 0;
+    q->value = 1.0f;
     for (int c = 0; c < 2; c++) {
         const char *b;
-        size_t n;
-        span_trim(f[c], &b, &n);
-        if (n == 0) return bad(R, "empty %s field", col_key[c]);
-        if (R->mode[c] == IDS_AUTO) {
+        size_t n, len = strlen(f[c]);
+        span_trim_n(f[c], len, &b, &n);
+        if (n == 0) return why_is(why, "empty %s field", col_key[c]);
+        q->soff[c] = (uint32_t)(f[c] - base);
+        q->slen[c] = (uint32_t)len;
+        q->num[c] = 0;
+        if (R->o.ids == IDS_AUTO) {
             /* only the canonical text of an int64 is a number: "007", "+7", " 7" and
              * "99999999999999999999" stay strings, byte for byte */
-            num[c] = canonical_i64(f[c], strlen(f[c]), &id[c]) && id[c] != -1;
+            q->num[c] = canonical_i64(f[c], len, &q->id[c]) && q->id[c] != -1;
             /* (-1 is reserved for missing results: a column holding it is names) */
-        } else if (R->mode[c] == IDS_INT) {
-            int e = parse_i64(b, n, &id[c]);
-            if (e == 1) return bad(R, "%s id '%.40s' is not an integer (ids=int)", col_key[c],
-                                   f[c]);
-            if (e == 2) return bad(R, "%s id '%.40s' overflows int64", col_key[c], f[c]);
-            if (id[c] == -1)
-                return bad(R, "%s id -1 is reserved (it marks missing results); read the column "
-                           "with ids=auto or ids=string to keep it as a name", col_key[c]);
+        } else if (R->o.ids == IDS_INT) {
+            int e = parse_i64(b, n, &q->id[c]);
+            if (e == 1) return why_is(why, "%s id '%.40s' is not an integer (ids=int)", col_key[c],
+                                      f[c]);
+            if (e == 2) return why_is(why, "%s id '%.40s' overflows int64", col_key[c], f[c]);
+            if (q->id[c] == -1)
+                return why_is(why, "%s id -1 is reserved (it marks missing results); read the "
+                              "column with ids=auto or ids=string to keep it as a name", col_key[c]);
         }
     }
     if (R->o.col[C_VALUE] >= 0) {
-        char *s = trim_spaces(f[C_VALUE]), *end;
-        if (!*s) return bad(R, "empty value field");
-        value = strtof(s, &end);
-        if (end == s || *end) return bad(R, "cannot parse value '%.40s'", s);
-        if (!isfinite(value))
-            return bad(R, "value '%.40s' is NaN, infinite or beyond float range", s);
-    }
-    if (R->o.col[C_TIME] >= 0) {
-        const char *b;
-        size_t n;
-        span_trim(f[C_TIME], &b, &n);
-        int d = parse_date(b, n, &time);
-        if (d < 0) return bad(R, "time '%.40s' is not a valid date", f[C_TIME]);
-        if (d > 0) {
-            time *= 86400; /* dates count seconds since the epoch, like integer times */
-        } else {
-            int e = parse_i64(b, n, &time);
-            if (e == 1) return bad(R, "cannot parse time '%.40s' (an integer, YYYY-MM-DD or "
-                                   "DD-MM-YYYY)", f[C_TIME]);
-            if (e == 2) return bad(R, "time '%.40s' overflows int64", f[C_TIME]);
+        char *v = trim_spaces(f[C_VALUE]), *end;
+        if (!*v) return why_is(why, "empty value field");
+        size_t d = 0; /* up to 7 digits: an integer below 2^24, which strtof gives exactly */
+        uint32_t iv = 0;
+        while (d < 8 && v[d] >= '0' && v[d] <= '9') iv = iv * 10 + (uint32_t)(v[d++] - '0');
+        if (d && d <= 7 && !v[d]) {
+            q->value = (float)iv;
+            return parse_time(R, f, q, why);
         }
+        q->value = strtof(v, &end);
+        if (end == v || *end) return why_is(why, "cannot parse value '%.40s'", v);
+        if (!isfinite(q->value))
+            return why_is(why, "value '%.40s' is NaN, infinite or beyond float range", v);
     }
+    return parse_time(R, f, q, why);
+}
+
+/* A parsed line (kind L_BLANK or L_ROW after its checks) without the end of line: blank,
+ * a NUL byte (bad), or its fields. */
+static void parse_line(const csv_reader *R, char *s, size_t len, const char *base, line_rec *q,
+                       char *why) {
+    if (len && s[len - 1] == '\r') s[--len] = '\0';
+    if (strspn(s, " \t") == len) q->kind = L_BLANK;
+    else if (memchr(s, '\0', len)) q->kind = L_BAD, why_is(why, "the line holds a NUL byte");
+    else q->kind = parse_fields(R, s, base, q, why) ? L_BAD : L_ROW;
+}
+
+/* The row into the ratings (in file order): ids=auto's switch to names, the names into
+ * the dictionaries, the chunk. 0 or a negative ALS error. */
+static int commit_row(csv_reader *R, const char *base, const line_rec *q) {
+    int64_t id[2] = {q->id[0], q->id[1]};
     for (int c = 0; c < 2; c++) {
-        if (R->mode[c] == IDS_AUTO && !num[c]) {
+        if (R->mode[c] == IDS_AUTO && !q->num[c]) {
             /* The column holds a non-integer after all: the rows read so far become names
              * (their text was canonical, so printing them back gives the bytes read). */
             int rc = flush(R);
@@ -353,13 +408,29 @@ static int parse_row(csv_reader *R, char *line) {
         if (R->mode[c] != IDS_STRING) continue;
         if (!R->dict[c] && !(R->dict[c] = als__strdict_new()))
             return als__errf(ALS_ENOMEM, FN ": out of memory reading %s", R->path);
-        if ((id[c] = als__strdict_intern(R->dict[c], f[c], strlen(f[c]))) < 0)
+        const char *name = base + q->soff[c];
+        size_t n = q->slen[c];
+        if (R->last_id[c] >= 0 && n == R->last_n[c] && memcmp(name, R->lastname[c], n) == 0) {
+            id[c] = R->last_id[c];
+            continue;
+        }
+        if ((id[c] = als__strdict_intern(R->dict[c], name, n)) < 0)
             return als__errf(ALS_ENOMEM, FN ": out of memory reading %s", R->path);
+        R->last_id[c] = -1; /* (kept only when its copy fits: a failed growth is no error) */
+        if (n > R->last_cap[c]) {
+            char *nb = realloc(R->lastname[c], n);
+            if (!nb) continue;
+            R->lastname[c] = nb;
+            R->last_cap[c] = n;
+        }
+        if (n) memcpy(R->lastname[c], name, n);
+        R->last_n[c] = n;
+        R->last_id[c] = id[c];
     }
     R->u[R->cnt] = id[0];
     R->it[R->cnt] = id[1];
-    R->v[R->cnt] = value;
-    R->t[R->cnt] = time;
+    R->v[R->cnt] = q->value;
+    R->t[R->cnt] = q->time;
     return ++R->cnt == CHUNK ? flush(R) : 0;
 }
 
@@ -398,55 +469,256 @@ static int64_t last_column(const csv_opts *o) {
     return m;
 }
 
-static int read_lines(csv_reader *R, FILE *f) {
-    char *line = NULL;
-    size_t lcap = 0;
-    ssize_t got;
-    int64_t lineno = 0;
-    int rc = ALS_OK, need_header = R->o.header;
-    errno = 0;
-    while (!rc && (got = getline(&line, &lcap, f)) >= 0) {
-        size_t len = (size_t)got;
-        char *s = line;
-        lineno++;
-        R->bytes += got;
-        if (R->progress && (lineno & ((1 << 20) - 1)) == 0 &&
-            R->progress(R->progress_user, R->bytes, R->total, R->r->n + R->cnt) != 0) {
-            rc = als__errf(ALS_ECANCELED, "%s: reading canceled by the progress callback at line "
-                           "%lld", R->path, (long long)lineno);
-            break;
+/* ------------------------------------------------------------------ blocks */
+
+/* The file is read in blocks of whole lines. The lines of a block are cut into pieces
+ * that the threads parse (parse_line) while the calling thread commits the block before
+ * (commit_block: progress, bad rows, dictionaries, the ratings, all in file order), so
+ * the results are those of reading line after line, whatever the thread count. */
+#define BLOCK ((size_t)2 << 20)
+#define MAX_LINE ((size_t)1 << 31) /* a line longer than this is not a ratings file */
+#define PIECE_MIN ((size_t)64 << 10)
+
+typedef struct {
+    size_t beg, end; /* whole lines, offsets in the block */
+    line_rec *rec;
+    int64_t n, cap;
+    int64_t first_bad; /* its first bad line (the only one whose reason the commit needs) */
+    char why[WHY];
+    int oom;
+} piece;
+
+typedef struct {
+    char *buf;
+    size_t cap, have, lines_end; /* bytes held; bytes of whole lines (all of them at the end) */
+    size_t start;                /* lines before it were read already (header) */
+    int last;                    /* the file ends with this block */
+    piece *pc;
+    int np;
+} block;
+
+/* Block b: the partial line `carry` (n bytes) and then the file, until b holds at least
+ * one whole line or the file ends. ALS_OK or an ALS error. */
+static int load_block(csv_reader *R, FILE *f, block *b, const char *carry, size_t n) {
+    if (!b->buf) {
+        b->cap = BLOCK;
+        if (!(b->buf = malloc(b->cap + 1))) return als__errf(ALS_ENOMEM, FN ": out of memory");
+    }
+    while (n >= b->cap) { /* a long line carried over */
+        if (b->cap >= MAX_LINE) goto too_long;
+        char *nb = realloc(b->buf, 2 * b->cap + 1);
+        if (!nb) return als__errf(ALS_ENOMEM, FN ": out of memory for a line of %zu bytes", n);
+        b->buf = nb;
+        b->cap *= 2;
+    }
+    if (n) memmove(b->buf, carry, n);
+    b->have = n;
+    b->start = 0;
+    b->last = 0;
+    size_t scanned = 0;
+    for (;;) {
+        size_t got = fread(b->buf + b->have, 1, b->cap - b->have, f);
+        b->have += got;
+        if (got == 0 && ferror(f)) {
+            int e = errno ? errno : EIO;
+            return als__errf(e == ENOMEM ? ALS_ENOMEM : ALS_EIO, "cannot read %s: %s", R->path,
+                             strerror(e));
         }
-        if (len && s[len - 1] == '\n') s[--len] = '\0';
+        char *nl = NULL; /* the last end of line */
+        for (size_t k = b->have; k > scanned && !nl; k--)
+            if (b->buf[k - 1] == '\n') nl = b->buf + k - 1;
+        if (nl) {
+            b->lines_end = (size_t)(nl - b->buf) + 1;
+            /* (a block ends its lines where the file may go on; at the end it has all) */
+            if (b->have < b->cap && feof(f)) b->lines_end = b->have, b->last = 1;
+            return ALS_OK;
+        }
+        scanned = b->have;
+        if (feof(f) || (got == 0 && b->have < b->cap)) { /* the end: the last line has no '\n' */
+            b->lines_end = b->have;
+            b->last = 1;
+            return ALS_OK;
+        }
+        if (b->have == b->cap) { /* no end of line in the whole block: a longer one */
+            if (b->cap >= MAX_LINE) goto too_long;
+            char *nb = realloc(b->buf, 2 * b->cap + 1);
+            if (!nb) return als__errf(ALS_ENOMEM, FN ": out of memory for a line of over %zu bytes",
+                                      b->cap);
+            b->buf = nb;
+            b->cap *= 2;
+        }
+    }
+too_long:
+    return als__errf(ALS_EFORMAT, "%s: a line longer than %zu bytes: not a ratings file",
+                     R->path, MAX_LINE);
+}
+
+/* Cut b's lines from b->start into up to `want` pieces of whole lines. */
+static int split_block(block *b, int want) {
+    size_t len = b->lines_end - b->start;
+    int np = (int)(len / PIECE_MIN);
+    if (np > want) np = want;
+    if (np < 1) np = 1;
+    if (!b->pc) {
+        if (!(b->pc = calloc((size_t)want, sizeof *b->pc))) return als__errf(ALS_ENOMEM, FN ": out of memory");
+    }
+    size_t at = b->start;
+    for (int k = 0; k < np; k++) {
+        size_t end = k == np - 1 ? b->lines_end : b->start + len / (size_t)np * (size_t)(k + 1);
+        if (end < at) end = at;
+        while (end < b->lines_end && end > at && b->buf[end - 1] != '\n') end++;
+        b->pc[k].beg = at;
+        b->pc[k].end = end;
+        at = end;
+    }
+    b->np = np;
+    return ALS_OK;
+}
+
+/* Parse piece p of block b (any thread; writes only the piece and its lines' bytes). */
+static void parse_piece(const csv_reader *R, block *b, piece *p) {
+    p->n = 0;
+    p->first_bad = -1;
+    p->oom = 0;
+    char *base = b->buf, scratch[WHY];
+    for (size_t s = p->beg; s < p->end;) {
+        char *ln = base + s, *nl = memchr(ln, '\n', p->end - s);
+        size_t len = nl ? (size_t)(nl - ln) : p->end - s;
+        if (p->n == p->cap) {
+            int64_t c = p->cap ? 2 * p->cap : 4096;
+            line_rec *nr = realloc(p->rec, (size_t)c * sizeof *nr);
+            if (!nr) {
+                p->oom = 1;
+                return;
+            }
+            p->rec = nr;
+            p->cap = c;
+        }
+        line_rec *q = &p->rec[p->n];
+        q->len = (uint32_t)(len + (nl != NULL));
+        ln[len] = '\0'; /* (the buffer has a byte past its capacity for the last line) */
+        parse_line(R, ln, len, base, q, p->first_bad < 0 ? p->why : scratch);
+        if (q->kind == L_BAD && p->first_bad < 0) p->first_bad = p->n;
+        p->n++;
+        s += len + (nl != NULL);
+    }
+}
+
+/* One line's outcome, in file order: a bad row is skipped (skip_bad) or the error. */
+static int line_done(csv_reader *R, int rc, int64_t lineno, const char *why) {
+    if (rc != 1) return rc;
+    if (R->o.skip_bad) {
+        if (R->r->bad_rows < ALS_BAD_LINES) R->r->bad_lines[R->r->bad_rows] = lineno;
+        R->r->bad_rows++;
+        return ALS_OK;
+    }
+    return als__errf(ALS_EFORMAT, "%s:%lld: %s", R->path, (long long)lineno, why);
+}
+
+/* Count a line and report progress every 2^20 lines (the calling thread). */
+static int count_line(csv_reader *R, int64_t *lineno, size_t bytes) {
+    ++*lineno;
+    R->bytes += (int64_t)bytes;
+    if (R->progress && (*lineno & ((1 << 20) - 1)) == 0 &&
+        R->progress(R->progress_user, R->bytes, R->total, R->r->n + R->cnt) != 0)
+        return als__errf(ALS_ECANCELED, "%s: reading canceled by the progress callback at line "
+                         "%lld", R->path, (long long)*lineno);
+    return ALS_OK;
+}
+
+static int commit_block(csv_reader *R, block *b, int64_t *lineno) {
+    for (int k = 0; k < b->np; k++) {
+        piece *p = &b->pc[k];
+        if (p->oom) return als__errf(ALS_ENOMEM, FN ": out of memory reading %s", R->path);
+        for (int64_t i = 0; i < p->n; i++) {
+            const line_rec *q = &p->rec[i];
+            int rc = count_line(R, lineno, q->len);
+            if (!rc && q->kind != L_BLANK)
+                rc = line_done(R, q->kind == L_BAD ? 1 : commit_row(R, b->buf, q), *lineno, p->why);
+            if (rc) return rc;
+        }
+    }
+    return ALS_OK;
+}
+
+/* The first lines, one at a time: the byte order mark of line 1, blank lines and the
+ * header (the parse of the data lines needs its columns). Moves b->start past them;
+ * *done once line 1 and the header are behind. */
+static int read_preamble(csv_reader *R, block *b, int64_t *lineno, int *need_header, int *done) {
+    while (!*done && b->start < b->lines_end) {
+        char *s = b->buf + b->start, *nl = memchr(s, '\n', b->lines_end - b->start);
+        size_t len = nl ? (size_t)(nl - s) : b->lines_end - b->start, raw = len + (nl != NULL);
+        b->start += raw;
+        int rc = count_line(R, lineno, raw);
+        if (rc) return rc;
+        s[len] = '\0';
         if (len && s[len - 1] == '\r') s[--len] = '\0';
-        if (lineno == 1 && len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) s += 3, len -= 3;
+        if (*lineno == 1 && len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) s += 3, len -= 3;
+        *done = !*need_header;
         if (strspn(s, " \t") == len) continue; /* blank line */
+        char why[WHY];
         if (memchr(s, '\0', len)) {
-            rc = 1;
-            snprintf(R->why, sizeof R->why, "the line holds a NUL byte");
-        } else if (need_header) {
-            need_header = 0;
-            rc = read_header(R, s, lineno);
+            rc = why_is(why, "the line holds a NUL byte");
+        } else if (*need_header) {
+            *need_header = 0;
+            *done = 1;
+            if ((rc = read_header(R, s, *lineno))) return rc;
             R->last = last_column(&R->o);
             continue;
         } else {
-            rc = parse_row(R, s);
+            line_rec q;
+            rc = parse_fields(R, s, b->buf, &q, why);
+            if (!rc) rc = commit_row(R, b->buf, &q);
         }
-        if (rc == 1) {
-            if (R->o.skip_bad) {
-                if (R->r->bad_rows < ALS_BAD_LINES) R->r->bad_lines[R->r->bad_rows] = lineno;
-                R->r->bad_rows++;
-                rc = ALS_OK;
-            } else {
-                rc = als__errf(ALS_EFORMAT, "%s:%lld: %s", R->path, (long long)lineno, R->why);
+        if ((rc = line_done(R, rc, *lineno, why))) return rc;
+    }
+    return ALS_OK;
+}
+
+static int read_lines(csv_reader *R, FILE *f, int nt) {
+    block B[2];
+    memset(B, 0, sizeof B);
+    int64_t lineno = 0;
+    int need_header = R->o.header, pre_done = 0, cur = 0, want = 4 * nt;
+    int rc = load_block(R, f, &B[0], NULL, 0);
+    while (!rc) { /* the preamble, possibly over several blocks */
+        if ((rc = read_preamble(R, &B[cur], &lineno, &need_header, &pre_done)) || pre_done ||
+            B[cur].last)
+            break;
+        block *o = &B[cur];
+        cur ^= 1;
+        rc = load_block(R, f, &B[cur], o->buf + o->lines_end, o->have - o->lines_end);
+    }
+    if (!rc && pre_done && (rc = split_block(&B[cur], want)) == ALS_OK) {
+        block *b = &B[cur];
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+        for (int k = 0; k < b->np; k++) parse_piece(R, b, &b->pc[k]);
+    }
+    while (!rc && pre_done) {
+        block *b = &B[cur], *nx = &B[cur ^ 1];
+        int more = !b->last;
+        if (more && !(rc = load_block(R, f, nx, b->buf + b->lines_end, b->have - b->lines_end)))
+            rc = split_block(nx, want);
+        if (rc) break;
+        int crc = ALS_OK;
+        /* the calling thread commits block b while the others (then it too) parse nx */
+#pragma omp parallel num_threads(nt)
+        {
+#pragma omp master
+            crc = commit_block(R, b, &lineno);
+            if (more) {
+#pragma omp for schedule(dynamic, 1) nowait
+                for (int k = 0; k < nx->np; k++) parse_piece(R, nx, &nx->pc[k]);
             }
         }
+        rc = crc;
+        if (!more) break;
+        cur ^= 1;
     }
-    /* getline's -1 is the end only if feof says so: glibc reports a failed allocation
-     * (ENOMEM) with neither the error nor the end flag set */
-    if (!rc && (ferror(f) || !feof(f))) {
-        int e = errno ? errno : EIO;
-        rc = als__errf(e == ENOMEM ? ALS_ENOMEM : ALS_EIO, "cannot read %s: %s", R->path,
-                       strerror(e));
+    for (int k = 0; k < 2; k++) {
+        free(B[k].buf);
+        for (int p = 0; B[k].pc && p < want; p++) free(B[k].pc[p].rec);
+        free(B[k].pc);
     }
     if (!rc && need_header) { /* no header line: the names cannot be found */
         for (int c = 0; c < NCOL && !rc; c++)
@@ -454,7 +726,6 @@ static int read_lines(csv_reader *R, FILE *f) {
                 rc = als__errf(ALS_ENOTFOUND, "%s: no header line, so column '%s' (option "
                                "%s=) is not in it", R->path, R->o.name[c], col_key[c]);
     }
-    free(line);
     return rc;
 }
 
@@ -468,6 +739,7 @@ static int read_csv(als_ratings **out, const char *path, const char *options,
     R.path = path;
     R.progress = progress;
     R.progress_user = user;
+    R.last_id[0] = R.last_id[1] = -1;
     FILE *f = NULL;
     int rc = parse_options(&R.o, path, options);
     if (!rc) {
@@ -490,7 +762,7 @@ static int read_csv(als_ratings **out, const char *path, const char *options,
     if (!rc) {
         struct stat st;
         if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode)) R.total = (int64_t)st.st_size;
-        rc = read_lines(&R, f);
+        rc = read_lines(&R, f, als__threads(R.o.threads));
     }
     if (!rc) rc = flush(&R);
     if (!rc && progress && progress(user, R.bytes, R.total, R.r->n) != 0)
@@ -501,6 +773,8 @@ static int read_csv(als_ratings **out, const char *path, const char *options,
     free(R.t);
     free(R.v);
     free(R.o.text);
+    free(R.lastname[0]);
+    free(R.lastname[1]);
     if (rc) {
         als_ratings_destroy(R.r);
         als__strdict_free(R.dict[0]);
