@@ -350,11 +350,12 @@ ALS_API int als_ratings_group_by_user(als_ratings *r) {
     if (!r) return als__errf(ALS_EINVAL, "%s: ratings handle is NULL", fn);
     int64_t n = r->n, nu = r->umap.n;
     if (n == 0) return ALS_OK;
-    if (!r->urow) { /* runs: already grouped when each run's user comes after the last one's */
-        int grouped = 1;
-        for (int64_t k = 1; k < r->nruns && grouped; k++) grouped = r->ruser[k] > r->ruser[k - 1];
-        if (grouped) return ALS_OK;
-    }
+    /* already grouped: runs whose users come one after another, or a non-decreasing user
+     * column (dense indexes are in order of first appearance) */
+    int grouped = 1;
+    for (int64_t k = 1; !r->urow && k < r->nruns && grouped; k++) grouped = r->ruser[k] > r->ruser[k - 1];
+    for (int64_t t = 1; r->urow && t < n && grouped; t++) grouped = r->urow[t] >= r->urow[t - 1];
+    if (grouped) return ALS_OK;
     /* the columns, widest first: times (8), then items and values (4 or 2 each) */
     void **col[3];
     size_t w[3];
