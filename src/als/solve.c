@@ -312,17 +312,135 @@ void als__nnls(const double *A, const double *b, int r, double *x, const _Atomic
     }
 }
 
-/* y . x over rp floats (a multiple of 16) in 16 lanes, summed as a tree: a chain of 16
- * dependent adds would dominate the conjugate-gradient steps. Inlined into each clone. */
+/* The conjugate-gradient kernels on 16-float vectors (GCC vector extensions: zmm in the
+ * AVX-512 clone, ymm pairs in the AVX2 one, xmm in the baseline). Left to the
+ * auto-vectorizer, their loops over a run-time rp came out mostly scalar. Every element
+ * sees the same operations in the same order as the plain loops they replace: dots in 16
+ * lanes over the rp floats (a multiple of 16) then halved 16 -> 8 -> 4 -> 2 -> 1, updates
+ * out[j] += d y[j] one rating after another. */
+typedef float v16f __attribute__((vector_size(64)));
+typedef float v16fu __attribute__((vector_size(64), aligned(4), may_alias));
+typedef float v8f __attribute__((vector_size(32)));
+typedef float v4f __attribute__((vector_size(16)));
+#define VLD(p) (*(const v16fu *)(const void *)(p))
+#define VST(p, v) (*(v16fu *)(void *)(p) = (v))
+
+static inline __attribute__((always_inline)) float hsum16(v16f a) {
+    v8f lo, hi;
+    memcpy(&lo, &a, sizeof lo);
+    memcpy(&hi, (const char *)&a + sizeof lo, sizeof hi);
+    v8f s8 = lo + hi;
+    v4f l4, h4;
+    memcpy(&l4, &s8, sizeof l4);
+    memcpy(&h4, (const char *)&s8 + sizeof l4, sizeof h4);
+    v4f s4 = l4 + h4;
+    float s0 = s4[0] + s4[2], s1 = s4[1] + s4[3];
+    return s0 + s1;
+}
+
+/* y . x over rp floats (a multiple of 16). Inlined into each clone. */
 static inline __attribute__((always_inline)) float dot_padded(const float *restrict y,
                                                               const float *restrict x, int rp) {
-    float lane[16] = {0};
-    for (int j = 0; j < rp; j += 16)
-        for (int l = 0; l < 16; l++) lane[l] += y[j + l] * x[j + l];
-    for (int l = 0; l < 8; l++) lane[l] += lane[l + 8];
-    for (int l = 0; l < 4; l++) lane[l] += lane[l + 4];
-    for (int l = 0; l < 2; l++) lane[l] += lane[l + 2];
-    return lane[0] + lane[1];
+    v16f acc = {0};
+    for (int j = 0; j < rp; j += 16) acc += VLD(y + j) * VLD(x + j);
+    return hsum16(acc);
+}
+
+/* out = lambda x + G x (G: r rows of rp floats, or NULL), four vectors of out at a time in
+ * registers (each element: lambda x_j, then + x_i G_ij for i = 0, 1, ...). */
+static inline __attribute__((always_inline)) void apply_base(const float *restrict G, int r, int rp,
+                                                             float lambda, const float *restrict x,
+                                                             float *restrict out) {
+    int j = 0;
+    for (; j + 64 <= rp; j += 64) {
+        v16f o0 = lambda * VLD(x + j), o1 = lambda * VLD(x + j + 16);
+        v16f o2 = lambda * VLD(x + j + 32), o3 = lambda * VLD(x + j + 48);
+        for (int i = 0; G && i < r; i++) {
+            const float *Gi = G + (int64_t)i * rp + j;
+            float xi = x[i];
+            o0 += xi * VLD(Gi);
+            o1 += xi * VLD(Gi + 16);
+            o2 += xi * VLD(Gi + 32);
+            o3 += xi * VLD(Gi + 48);
+        }
+        VST(out + j, o0);
+        VST(out + j + 16, o1);
+        VST(out + j + 32, o2);
+        VST(out + j + 48, o3);
+    }
+    for (; j < rp; j += 16) {
+        v16f o = lambda * VLD(x + j);
+        for (int i = 0; G && i < r; i++) o += x[i] * VLD(G + (int64_t)i * rp + j);
+        VST(out + j, o);
+    }
+}
+
+/* out += sum_e w_e (y_e . x) y_e over nnz rows of rp floats (Yg, weights wg), with nv = rp
+ * / 16 <= 4 known at compile time: x and out stay in registers. */
+static inline __attribute__((always_inline)) void rank_updates_nv(const float *restrict Yg,
+                                                                  const float *restrict wg,
+                                                                  int64_t nnz, int nv,
+                                                                  const float *restrict x,
+                                                                  float *restrict out) {
+    v16f xv[4] = {{0}}, ov[4] = {{0}};
+    for (int k = 0; k < nv; k++) xv[k] = VLD(x + 16 * k), ov[k] = VLD(out + 16 * k);
+    const int rp = 16 * nv;
+    for (int64_t e = 0; e < nnz; e++) {
+        const float *y = Yg + e * rp;
+        v16f acc = {0};
+        for (int k = 0; k < nv; k++) acc += VLD(y + 16 * k) * xv[k];
+        float d = hsum16(acc) * wg[e];
+        for (int k = 0; k < nv; k++) ov[k] += d * VLD(y + 16 * k);
+    }
+    for (int k = 0; k < nv; k++) VST(out + 16 * k, ov[k]);
+}
+
+static inline __attribute__((always_inline)) void rank_updates(const float *restrict Yg,
+                                                               const float *restrict wg, int64_t nnz,
+                                                               int rp, const float *restrict x,
+                                                               float *restrict out) {
+    switch (rp) {
+    case 16: rank_updates_nv(Yg, wg, nnz, 1, x, out); return;
+    case 32: rank_updates_nv(Yg, wg, nnz, 2, x, out); return;
+    case 48: rank_updates_nv(Yg, wg, nnz, 3, x, out); return;
+    case 64: rank_updates_nv(Yg, wg, nnz, 4, x, out); return;
+    default: break;
+    }
+    for (int64_t e = 0; e < nnz; e++) {
+        const float *y = Yg + e * rp;
+        float d = dot_padded(y, x, rp) * wg[e];
+        for (int j = 0; j < rp; j += 16) VST(out + j, VLD(out + j) + d * VLD(y + j));
+    }
+}
+
+/* rank_updates_nv on the factor rows themselves (r = 16 nv: no padding), each row
+ * gathered from Y by its column, its weight from its value. */
+static inline __attribute__((always_inline)) void rank_updates_direct(
+    const float *restrict Y, const int32_t *cols, const float *vals, int64_t nnz, int nv,
+    int implicit, float alpha, const float *restrict x, float *restrict out) {
+    v16f xv[4] = {{0}}, ov[4] = {{0}};
+    for (int k = 0; k < nv; k++) xv[k] = VLD(x + 16 * k), ov[k] = VLD(out + 16 * k);
+    const int r = 16 * nv;
+    for (int64_t e = 0; e < nnz; e++) {
+        float w = implicit ? alpha * fabsf(vals[e]) : 1.0f;
+        if (w == 0.0f) continue;
+        if (e + PREFETCH < nnz) prefetch_row(Y + (int64_t)cols[e + PREFETCH] * r, r);
+        const float *y = Y + (int64_t)cols[e] * r;
+        v16f acc = {0};
+        for (int k = 0; k < nv; k++) acc += VLD(y + 16 * k) * xv[k];
+        float d = hsum16(acc) * w;
+        for (int k = 0; k < nv; k++) ov[k] += d * VLD(y + 16 * k);
+    }
+    for (int k = 0; k < nv; k++) VST(out + 16 * k, ov[k]);
+}
+
+/* Copy a factor row of r floats into dst, zero-padded to rp. */
+static inline __attribute__((always_inline)) void copy_padded(float *restrict dst,
+                                                              const float *restrict y, int r, int rp) {
+    int j = 0;
+    for (; j + 16 <= r; j += 16) VST(dst + j, VLD(y + j));
+    for (; j < r; j++) dst[j] = y[j];
+    for (; j < rp; j++) dst[j] = 0.0f;
 }
 
 /* Conjugate gradient in float on padded vectors (rp lanes, zeros past r), applying the row
@@ -335,21 +453,20 @@ static void apply_row(const float *restrict G, const float *restrict Y, const in
                       const float *vals, int64_t nnz, int r, int rp, int implicit, float alpha,
                       float lambda, const float *restrict x, float *restrict out,
                       float *restrict yp) {
-    for (int j = 0; j < rp; j++) out[j] = lambda * x[j];
-    if (G)
-        for (int i = 0; i < r; i++) {
-            float xi = x[i];
-            const float *restrict Gi = G + (int64_t)i * rp;
-            for (int j = 0; j < rp; j++) out[j] += xi * Gi[j];
-        }
+    apply_base(G, r, rp, lambda, x, out);
+    switch (r == rp ? rp : 0) { /* rows that are whole vectors: read in place, out in registers */
+    case 16: rank_updates_direct(Y, cols, vals, nnz, 1, implicit, alpha, x, out); return;
+    case 32: rank_updates_direct(Y, cols, vals, nnz, 2, implicit, alpha, x, out); return;
+    case 48: rank_updates_direct(Y, cols, vals, nnz, 3, implicit, alpha, x, out); return;
+    case 64: rank_updates_direct(Y, cols, vals, nnz, 4, implicit, alpha, x, out); return;
+    default: break;
+    }
     for (int64_t e = 0; e < nnz; e++) {
         float w = implicit ? alpha * fabsf(vals[e]) : 1.0f;
         if (w == 0.0f) continue;
         if (e + PREFETCH < nnz) prefetch_row(Y + (int64_t)cols[e + PREFETCH] * r, r);
-        const float *y = Y + (int64_t)cols[e] * r;
-        for (int j = 0; j < r; j++) yp[j] = y[j];
-        float d = dot_padded(yp, x, rp) * w;
-        for (int j = 0; j < rp; j++) out[j] += d * yp[j];
+        copy_padded(yp, Y + (int64_t)cols[e] * r, r, rp);
+        rank_updates(yp, &w, 1, rp, x, out);
     }
 }
 
@@ -360,18 +477,8 @@ ALS__MULTIVERSION
 static void apply_gathered(const float *restrict G, const float *restrict Yg,
                            const float *restrict wg, int64_t nnz, int r, int rp, float lambda,
                            const float *restrict x, float *restrict out) {
-    for (int j = 0; j < rp; j++) out[j] = lambda * x[j];
-    if (G)
-        for (int i = 0; i < r; i++) {
-            float xi = x[i];
-            const float *restrict Gi = G + (int64_t)i * rp;
-            for (int j = 0; j < rp; j++) out[j] += xi * Gi[j];
-        }
-    for (int64_t e = 0; e < nnz; e++) {
-        const float *restrict y = Yg + e * rp;
-        float d = dot_padded(y, x, rp) * wg[e];
-        for (int j = 0; j < rp; j++) out[j] += d * y[j];
-    }
+    apply_base(G, r, rp, lambda, x, out);
+    rank_updates(Yg, wg, nnz, rp, x, out);
 }
 
 static float dotf(const float *a, const float *b, int n) {
@@ -394,11 +501,9 @@ static int64_t gather_rows(const float *restrict Y, const int32_t *cols, const f
         cnt += rating_weights(vals[e], implicit, alpha, &w, &wb);
         if (w == 0.0f && wb == 0.0f) continue;
         if (e + PREFETCH < nnz) prefetch_row(Y + (int64_t)cols[e + PREFETCH] * r, r);
-        const float *y = Y + (int64_t)cols[e] * r;
         float *restrict dst = Yg + ng * rp;
-        for (int j = 0; j < r; j++) dst[j] = y[j];
-        for (int j = r; j < rp; j++) dst[j] = 0.0f;
-        for (int j = 0; j < rp; j++) b[j] += wb * dst[j];
+        copy_padded(dst, Y + (int64_t)cols[e] * r, r, rp);
+        for (int j = 0; j < rp; j += 16) VST(b + j, VLD(b + j) + wb * VLD(dst + j));
         wg[ng++] = w;
     }
     *count = cnt;
