@@ -507,7 +507,8 @@ typedef struct als_model als_model;
  *  its users' share of every item's system in double (threads x items x (r (r + 1) / 2 + r)
  *  x 8 bytes; no copy of the ratings); item-major: from an item-major copy of the ratings
  *  (8 bytes per rating). auto takes user-major when its systems need no more memory than
- *  the copy would and rank <= 32, else item-major. Since 1.2. */
+ *  the copy would and rank <= 32 (rank <= 16 with the CG solver, whose matrix-free steps
+ *  on the copy cost fewer operations per rating above that), else item-major. Since 1.2. */
 #define ALS_PARAM_ITEM_EQUATIONS 304
 /** int 0/1, default 1 ("keepInteractions"): the model keeps its training interactions (by
  *  user, as narrow as the ratings held them: 2 to 8 bytes each) and saves them, for
