@@ -20,7 +20,7 @@ int als__solver_init(als__solver *s, int r) {
     s->x = malloc((size_t)r * sizeof(double));
     s->work = malloc((4 * (size_t)r + rr) * sizeof(double));
     s->rp = (r + 15) / 16 * 16;
-    s->Af = als__aalloc((size_t)r * (size_t)s->rp, sizeof(float));
+    s->Af = als__aalloc((size_t)(r + 3) / 4 * 4 * (size_t)s->rp, sizeof(float)); /* tiles of 4 rows */
     s->bf = als__aalloc((size_t)s->rp, sizeof(float));
     s->fv = als__aalloc(6 * (size_t)s->rp, sizeof(float));
     if (!s->A || !s->b || !s->x || !s->work || !s->Af || !s->bf || !s->fv) {
@@ -70,6 +70,15 @@ static double row_lambda(const als__params *p, int64_t count) {
     return p->reg * (p->reg_scaling == ALS_REG_COUNT ? (double)count : 1.0);
 }
 
+/* 16-float vectors (GCC vector extensions) for the kernels below: zmm in the AVX-512
+ * clone, ymm pairs in the AVX2 one, xmm in the baseline. */
+typedef float v16f __attribute__((vector_size(64)));
+typedef float v16fu __attribute__((vector_size(64), aligned(4), may_alias));
+typedef float v8f __attribute__((vector_size(32)));
+typedef float v4f __attribute__((vector_size(16)));
+#define VLD(p) (*(const v16fu *)(const void *)(p))
+#define VST(p, v) (*(v16fu *)(void *)(p) = (v))
+
 /* A += sum_e w_e y_e y_e^T and b += sum_e wb_e y_e over a row's ratings. The products are
  * summed in float over chunks of CHUNK entries (vectorized: each A row is a padded float
  * array, of which only the lower triangle is formed, rounded up to whole vectors) and each
@@ -78,6 +87,88 @@ static double row_lambda(const als__params *p, int64_t count) {
 #define CHUNK 64
 #define PREFETCH 24
 #define GATHER_MAX (1 << 23) /* floats per thread: 32 MiB */
+/* One tile of the chunk's rank-1 updates: rows i0 .. i0 + 3 of Af, vectors v0 .. v0 + nv - 1
+ * of 16 columns, in registers over the chunk's m rows (Yc, weights wc). Each element sums
+ * the products w y_i y_j over the rows in their order, as one row at a time does. */
+static inline __attribute__((always_inline)) void syrk_tile(float *restrict Af, const float *restrict Yc,
+                                                            const float *restrict wc, int64_t m,
+                                                            int rp, int i0, int v0, int nv) {
+    v16f a0[4] = {{0}}, a1[4] = {{0}}, a2[4] = {{0}}, a3[4] = {{0}};
+    for (int64_t e = 0; e < m; e++) {
+        const float *y = Yc + e * rp;
+        float w = wc[e], w0 = w * y[i0], w1 = w * y[i0 + 1], w2 = w * y[i0 + 2], w3 = w * y[i0 + 3];
+        for (int k = 0; k < nv; k++) {
+            v16f yv = VLD(y + 16 * (v0 + k));
+            a0[k] += w0 * yv;
+            a1[k] += w1 * yv;
+            a2[k] += w2 * yv;
+            a3[k] += w3 * yv;
+        }
+    }
+    for (int k = 0; k < nv; k++) {
+        VST(Af + (int64_t)(i0 + 0) * rp + 16 * (v0 + k), a0[k]);
+        VST(Af + (int64_t)(i0 + 1) * rp + 16 * (v0 + k), a1[k]);
+        VST(Af + (int64_t)(i0 + 2) * rp + 16 * (v0 + k), a2[k]);
+        VST(Af + (int64_t)(i0 + 3) * rp + 16 * (v0 + k), a3[k]);
+    }
+}
+
+#define TILED_MAXRP 128
+
+/* accumulate for rp <= TILED_MAXRP: each chunk's rows with a non-zero weight are gathered
+ * (padded, in order) and Af's lower triangle is formed tile by tile in registers instead
+ * of one rank-1 update after another through memory. The same operations per element in
+ * the same order: the same bits. */
+static inline __attribute__((always_inline)) void accumulate_tiled(
+    double *restrict A, double *restrict b, float *restrict Af, float *restrict bf,
+    const float *restrict Y, const int32_t *cols, const float *vals, int64_t nnz, int r, int rp,
+    int implicit, float alpha, int64_t *count) {
+    float Yc[CHUNK * TILED_MAXRP] __attribute__((aligned(64)));
+    float wc[CHUNK];
+    int64_t cnt = 0;
+    for (int64_t e0 = 0; e0 < nnz; e0 += CHUNK) {
+        int64_t e1 = e0 + CHUNK < nnz ? e0 + CHUNK : nnz, m = 0;
+        for (int j = 0; j < rp; j += 16) VST(bf + j, (v16f){0});
+        for (int64_t e = e0; e < e1; e++) {
+            if (e + PREFETCH < nnz) prefetch_row(Y + (int64_t)cols[e + PREFETCH] * r, r);
+            float *yp = Yc + m * rp;
+            const float *y = Y + (int64_t)cols[e] * r;
+            int j = 0;
+            for (; j + 16 <= r; j += 16) VST(yp + j, VLD(y + j));
+            for (; j < r; j++) yp[j] = y[j];
+            for (; j < rp; j++) yp[j] = 0.0f;
+            float w, wb;
+            cnt += rating_weights(vals[e], implicit, alpha, &w, &wb);
+            for (j = 0; j < rp; j += 16) VST(bf + j, VLD(bf + j) + wb * VLD(yp + j));
+            if (w == 0.0f) continue;
+            wc[m++] = w;
+        }
+        /* rows i of a 16-block need that block's vectors and the ones before: rows i0 .. i0 + 3
+         * (i0 a multiple of 4) need i0 / 16 + 1 vectors. The rows past r (to a multiple of
+         * 4) land in Af's padding rows, which nothing reads. */
+        for (int i0 = 0; i0 < r; i0 += 4) {
+            int nvj = i0 / 16 + 1;
+            for (int v0 = 0; v0 < nvj; v0 += 4) {
+                switch (nvj - v0 < 4 ? nvj - v0 : 4) {
+                case 1: syrk_tile(Af, Yc, wc, m, rp, i0, v0, 1); break;
+                case 2: syrk_tile(Af, Yc, wc, m, rp, i0, v0, 2); break;
+                case 3: syrk_tile(Af, Yc, wc, m, rp, i0, v0, 3); break;
+                default: syrk_tile(Af, Yc, wc, m, rp, i0, v0, 4); break;
+                }
+            }
+        }
+        for (int i = 0; i < r; i++) {
+            for (int j = 0; j <= i; j++) {
+                float a = Af[(int64_t)i * rp + j];
+                A[i * r + j] += a;
+                if (j != i) A[j * r + i] += a;
+            }
+            b[i] += bf[i];
+        }
+    }
+    *count = cnt;
+}
+
 ALS__MULTIVERSION
 static void accumulate(double *restrict A, double *restrict b, float *restrict Af,
                        float *restrict bf, const float *restrict Y, const int32_t *cols,
@@ -86,6 +177,10 @@ static void accumulate(double *restrict A, double *restrict b, float *restrict A
     float yp[1024] __attribute__((aligned(64)));
     int64_t cnt = 0;
     for (int j = r; j < rp; j++) yp[j] = 0.0f;
+    if (rp <= TILED_MAXRP) {
+        accumulate_tiled(A, b, Af, bf, Y, cols, vals, nnz, r, rp, implicit, alpha, count);
+        return;
+    }
     for (int64_t e0 = 0; e0 < nnz; e0 += CHUNK) {
         int64_t e1 = e0 + CHUNK < nnz ? e0 + CHUNK : nnz;
         for (int64_t t = 0; t < (int64_t)r * rp; t++) Af[t] = 0.0f;
@@ -318,12 +413,6 @@ void als__nnls(const double *A, const double *b, int r, double *x, const _Atomic
  * sees the same operations in the same order as the plain loops they replace: dots in 16
  * lanes over the rp floats (a multiple of 16) then halved 16 -> 8 -> 4 -> 2 -> 1, updates
  * out[j] += d y[j] one rating after another. */
-typedef float v16f __attribute__((vector_size(64)));
-typedef float v16fu __attribute__((vector_size(64), aligned(4), may_alias));
-typedef float v8f __attribute__((vector_size(32)));
-typedef float v4f __attribute__((vector_size(16)));
-#define VLD(p) (*(const v16fu *)(const void *)(p))
-#define VST(p, v) (*(v16fu *)(void *)(p) = (v))
 
 static inline __attribute__((always_inline)) float hsum16(v16f a) {
     v8f lo, hi;
