@@ -599,6 +599,56 @@ static int64_t gather_rows(const float *restrict Y, const int32_t *cols, const f
     return ng;
 }
 
+/* gather_rows and the first product A x at once, for rp = 16 nv <= 64: each row is used
+ * for x's product while it is in registers, so the first conjugate-gradient product needs
+ * no pass over the gathered rows. The same operations in the same order as gather_rows,
+ * then apply_gathered (Ap = lambda x + G x first, then the rows' updates in order). */
+static inline __attribute__((always_inline)) int64_t gather_apply_nv(
+    const float *restrict Y, const int32_t *cols, const float *vals, int64_t nnz, int r, int nv,
+    int implicit, float alpha, float *restrict Yg, float *restrict wg, float *restrict b,
+    const float *restrict x, float *restrict Ap) {
+    const int rp = 16 * nv;
+    v16f xv[4] = {{0}}, ov[4] = {{0}}, bv[4] = {{0}};
+    for (int k = 0; k < nv; k++) xv[k] = VLD(x + 16 * k), ov[k] = VLD(Ap + 16 * k);
+    int64_t ng = 0;
+    for (int64_t e = 0; e < nnz; e++) {
+        float w, wb;
+        rating_weights(vals[e], implicit, alpha, &w, &wb);
+        if (w == 0.0f && wb == 0.0f) continue;
+        if (e + PREFETCH < nnz) prefetch_row(Y + (int64_t)cols[e + PREFETCH] * r, r);
+        float *restrict dst = Yg + ng * rp;
+        const float *y = Y + (int64_t)cols[e] * r;
+        v16f yv[4] = {{0}}, acc = {0};
+        if (r == rp) {
+            for (int k = 0; k < nv; k++) yv[k] = VLD(y + 16 * k), VST(dst + 16 * k, yv[k]);
+        } else {
+            copy_padded(dst, y, r, rp);
+            for (int k = 0; k < nv; k++) yv[k] = VLD(dst + 16 * k);
+        }
+        for (int k = 0; k < nv; k++) bv[k] += wb * yv[k];
+        for (int k = 0; k < nv; k++) acc += yv[k] * xv[k];
+        float d = hsum16(acc) * w;
+        for (int k = 0; k < nv; k++) ov[k] += d * yv[k];
+        wg[ng++] = w;
+    }
+    for (int k = 0; k < nv; k++) VST(Ap + 16 * k, ov[k]), VST(b + 16 * k, bv[k]);
+    return ng;
+}
+
+ALS__MULTIVERSION
+static int64_t gather_apply(const float *restrict G, const float *restrict Y, const int32_t *cols,
+                            const float *vals, int64_t nnz, int r, int rp, int implicit,
+                            float alpha, float lambda, float *restrict Yg, float *restrict wg,
+                            float *restrict b, const float *restrict x, float *restrict Ap) {
+    apply_base(G, r, rp, lambda, x, Ap);
+    switch (rp) {
+    case 16: return gather_apply_nv(Y, cols, vals, nnz, r, 1, implicit, alpha, Yg, wg, b, x, Ap);
+    case 32: return gather_apply_nv(Y, cols, vals, nnz, r, 2, implicit, alpha, Yg, wg, b, x, Ap);
+    case 48: return gather_apply_nv(Y, cols, vals, nnz, r, 3, implicit, alpha, Yg, wg, b, x, Ap);
+    default: return gather_apply_nv(Y, cols, vals, nnz, r, 4, implicit, alpha, Yg, wg, b, x, Ap);
+    }
+}
+
 /* b = sum wb y without keeping the rows (rows too long for the gather buffer). */
 ALS__MULTIVERSION
 static void rhs_rows(const float *restrict Y, const int32_t *cols, const float *vals,
@@ -639,7 +689,16 @@ static void solve_cg(const als__solve_ctx *c, als__solver *s, const int32_t *col
     }
     int64_t ng = 0, count = 0;
     float *Yg = s->gbuf, *wg = s->gbuf ? s->gbuf + s->gcap * rp : NULL;
-    if (nnz * rp <= GATHER_MAX && s->gcap >= nnz) {
+    const float *G = implicit ? c->gram_f : NULL;
+    float lambda = 0.0f;
+    int fused = 0; /* the first product A x came with the gather */
+    if (nnz * rp <= GATHER_MAX && s->gcap >= nnz && rp <= 64) {
+        gathered = fused = 1;
+        for (int64_t e = 0; e < nnz; e++) count += !implicit || vals[e] > 0; /* as rating_weights */
+        lambda = (float)(pr->reg * (pr->reg_scaling == ALS_REG_COUNT ? (double)count : 1.0));
+        for (int j = 0; j < rp; j++) x[j] = j < r ? xout[j] : 0.0f;
+        ng = gather_apply(G, c->Y, cols, vals, nnz, r, rp, implicit, alpha, lambda, Yg, wg, b, x, Ap);
+    } else if (nnz * rp <= GATHER_MAX && s->gcap >= nnz) {
         gathered = 1;
         ng = gather_rows(c->Y, cols, vals, nnz, r, rp, implicit, alpha, Yg, wg, b, &count);
     } else {
@@ -651,16 +710,15 @@ static void solve_cg(const als__solve_ctx *c, als__solver *s, const int32_t *col
         memset(xout, 0, (size_t)r * sizeof(float));
         return;
     }
-    float lambda = (float)(pr->reg * (pr->reg_scaling == ALS_REG_COUNT ? (double)count : 1.0));
+    lambda = (float)(pr->reg * (pr->reg_scaling == ALS_REG_COUNT ? (double)count : 1.0));
     for (int j = 0; j < rp; j++) {
         x[j] = j < r ? xout[j] : 0.0f;
         yp[j] = 0.0f;
     }
-    const float *G = implicit ? c->gram_f : NULL;
 #define APPLY(in, outv)                                                                   \
     (gathered ? apply_gathered(G, Yg, wg, ng, r, rp, lambda, in, outv)                    \
               : apply_row(G, c->Y, cols, vals, nnz, r, rp, implicit, alpha, lambda, in, outv, yp))
-    APPLY(x, Ap);
+    if (!fused) APPLY(x, Ap);
     for (int j = 0; j < rp; j++) p[j] = res[j] = b[j] - Ap[j];
     float rs = dotf(res, res, r);
     int steps = (int)pr->cg_steps;
