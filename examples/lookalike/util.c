@@ -203,6 +203,12 @@ int lk_csv_options(const lk_args *a, int want_time, char *buf, size_t cap) {
                      sep ? sep : "", lk_arg_flag(a, "skip-bad") ? ",skip_bad=1" : "",
                      ids ? ids : "auto");
     if (n < 0 || (size_t)n >= cap) return lk_usage_error("reading options too long");
+    /* --numThreads also bounds the threads that parse the file */
+    const char *nt = lk_arg(a, "numThreads");
+    if (nt && *nt && strspn(nt, "0123456789") == strlen(nt) && strlen(nt) <= 4) {
+        int m = snprintf(buf + n, cap - (size_t)n, ",threads=%s", nt);
+        if (m < 0 || (size_t)m >= cap - (size_t)n) return lk_usage_error("reading options too long");
+    }
     return 0;
 }
 

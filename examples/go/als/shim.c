@@ -142,6 +142,8 @@ int goals_fit(als_model *m, int64_t n, const int64_t *users, const int64_t *item
     als_ratings *r = NULL;
     int rc = als_ratings_create(&r);
     if (rc == ALS_OK) rc = als_ratings_add(r, n, users, items, values);
+    /* rows in any order: grouped by user, the fit reads them in place (same factors) */
+    if (rc == ALS_OK) rc = als_ratings_group_by_user(r);
     if (rc == ALS_OK) rc = als_model_fit(m, r);
     rc = fail(rc, msg);
     als_ratings_destroy(r);
