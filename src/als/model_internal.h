@@ -65,7 +65,8 @@ int als__model_finish(als_model *m);
 typedef struct {
     int r, rp;                /* rank, and rank rounded up to 16 floats */
     double *A, *b, *x, *work; /* r*r, r, r, 4*r + r*r */
-    float *Af, *bf;           /* r x rp and rp float partial sums */
+    float *Af, *bf;           /* r x rp and rp float partial sums (Af: rows to a multiple of 4) */
+    float *Yc;                /* a chunk's gathered rows for the tiled sums (rp <= 128), else NULL */
     float *fv;                /* 6 x rp floats for the conjugate-gradient vectors */
     float *gbuf;              /* gathered factor rows (gcap x rp) + weights (gcap), for CG */
     int64_t gcap;

@@ -10,6 +10,9 @@
 
 #include "als/model_internal.h"
 
+#define CHUNK 64         /* ratings summed in float before the double system takes them */
+#define TILED_MAXRP 128  /* the tiled sums' chunk buffer: CHUNK x rp floats per thread */
+
 
 int als__solver_init(als__solver *s, int r) {
     memset(s, 0, sizeof *s);
@@ -22,8 +25,10 @@ int als__solver_init(als__solver *s, int r) {
     s->rp = (r + 15) / 16 * 16;
     s->Af = als__aalloc((size_t)(r + 3) / 4 * 4 * (size_t)s->rp, sizeof(float)); /* tiles of 4 rows */
     s->bf = als__aalloc((size_t)s->rp, sizeof(float));
+    s->Yc = s->rp <= TILED_MAXRP ? als__aalloc((size_t)CHUNK * (size_t)s->rp, sizeof(float)) : NULL;
     s->fv = als__aalloc(6 * (size_t)s->rp, sizeof(float));
-    if (!s->A || !s->b || !s->x || !s->work || !s->Af || !s->bf || !s->fv) {
+    if (!s->A || !s->b || !s->x || !s->work || !s->Af || !s->bf || !s->fv ||
+        (s->rp <= TILED_MAXRP && !s->Yc)) {
         als__solver_free(s);
         return ALS_ENOMEM;
     }
@@ -36,6 +41,7 @@ void als__solver_free(als__solver *s) {
     free(s->x);
     free(s->work);
     als__afree(s->Af);
+    als__afree(s->Yc);
     als__afree(s->bf);
     als__afree(s->fv);
     als__afree(s->gbuf);
@@ -84,7 +90,6 @@ typedef float v4f __attribute__((vector_size(16)));
  * array, of which only the lower triangle is formed, rounded up to whole vectors) and each
  * chunk is added to the double system (both triangles), so long rows (popular items) keep
  * double accuracy while the inner loop runs at SIMD speed. */
-#define CHUNK 64
 #define PREFETCH 24
 #define GATHER_MAX (1 << 23) /* floats per thread: 32 MiB */
 /* One tile of the chunk's rank-1 updates: rows i0 .. i0 + 3 of Af, vectors v0 .. v0 + nv - 1
@@ -113,17 +118,14 @@ static inline __attribute__((always_inline)) void syrk_tile(float *restrict Af, 
     }
 }
 
-#define TILED_MAXRP 128
-
 /* accumulate for rp <= TILED_MAXRP: each chunk's rows with a non-zero weight are gathered
  * (padded, in order) and Af's lower triangle is formed tile by tile in registers instead
  * of one rank-1 update after another through memory. The same operations per element in
  * the same order: the same bits. */
 static inline __attribute__((always_inline)) void accumulate_tiled(
     double *restrict A, double *restrict b, float *restrict Af, float *restrict bf,
-    const float *restrict Y, const int32_t *cols, const float *vals, int64_t nnz, int r, int rp,
-    int implicit, float alpha, int64_t *count) {
-    float Yc[CHUNK * TILED_MAXRP] __attribute__((aligned(64)));
+    float *restrict Yc, const float *restrict Y, const int32_t *cols, const float *vals,
+    int64_t nnz, int r, int rp, int implicit, float alpha, int64_t *count) {
     float wc[CHUNK];
     int64_t cnt = 0;
     for (int64_t e0 = 0; e0 < nnz; e0 += CHUNK) {
@@ -171,14 +173,14 @@ static inline __attribute__((always_inline)) void accumulate_tiled(
 
 ALS__MULTIVERSION
 static void accumulate(double *restrict A, double *restrict b, float *restrict Af,
-                       float *restrict bf, const float *restrict Y, const int32_t *cols,
+                       float *restrict bf, float *restrict Yc, const float *restrict Y, const int32_t *cols,
                        const float *vals, int64_t nnz, int r, int rp, int implicit, float alpha,
                        int64_t *count) {
     float yp[1024] __attribute__((aligned(64)));
     int64_t cnt = 0;
     for (int j = r; j < rp; j++) yp[j] = 0.0f;
-    if (rp <= TILED_MAXRP) {
-        accumulate_tiled(A, b, Af, bf, Y, cols, vals, nnz, r, rp, implicit, alpha, count);
+    if (Yc) {
+        accumulate_tiled(A, b, Af, bf, Yc, Y, cols, vals, nnz, r, rp, implicit, alpha, count);
         return;
     }
     for (int64_t e0 = 0; e0 < nnz; e0 += CHUNK) {
@@ -785,7 +787,7 @@ static int row_system(const als__solve_ctx *c, als__solver *s, double *A, double
     if (c->ytab)
         accumulate_reg(A, b, c->ytab, r, cols, vals, nnz, implicit, (float)p->alpha, count);
     else
-        accumulate(A, b, s->Af, s->bf, c->Y, cols, vals, nnz, r, s->rp, implicit,
+        accumulate(A, b, s->Af, s->bf, s->Yc, c->Y, cols, vals, nnz, r, s->rp, implicit,
                    (float)p->alpha, count);
     int any = 0;
     for (int j = 0; j < r; j++) any |= b[j] != 0.0;
