@@ -92,6 +92,20 @@ typedef float v4f __attribute__((vector_size(16)));
  * double accuracy while the inner loop runs at SIMD speed. */
 #define PREFETCH 24
 #define GATHER_MAX (1 << 23) /* floats per thread: 32 MiB */
+/* A chunk's float sums into the double system: Af's lower triangle to both triangles. */
+static inline __attribute__((always_inline)) void fold_chunk(double *restrict A, double *restrict b,
+                                                             const float *restrict Af,
+                                                             const float *restrict bf, int r, int rp) {
+    for (int i = 0; i < r; i++) {
+        for (int j = 0; j <= i; j++) {
+            float a = Af[(int64_t)i * rp + j];
+            A[i * r + j] += a;
+            if (j != i) A[j * r + i] += a;
+        }
+        b[i] += bf[i];
+    }
+}
+
 /* One tile of the chunk's rank-1 updates: rows i0 .. i0 + 3 of Af, vectors v0 .. v0 + nv - 1
  * of 16 columns, in registers over the chunk's m rows (Yc, weights wc). Each element sums
  * the products w y_i y_j over the rows in their order, as one row at a time does. */
@@ -159,14 +173,7 @@ static inline __attribute__((always_inline)) void accumulate_tiled(
                 }
             }
         }
-        for (int i = 0; i < r; i++) {
-            for (int j = 0; j <= i; j++) {
-                float a = Af[(int64_t)i * rp + j];
-                A[i * r + j] += a;
-                if (j != i) A[j * r + i] += a;
-            }
-            b[i] += bf[i];
-        }
+        fold_chunk(A, b, Af, bf, r, rp);
     }
     *count = cnt;
 }
@@ -202,14 +209,7 @@ static void accumulate(double *restrict A, double *restrict b, float *restrict A
                 for (int j = 0; j < (i + 16) / 16 * 16; j++) Ai[j] += wi * yp[j];
             }
         }
-        for (int i = 0; i < r; i++) {
-            for (int j = 0; j <= i; j++) {
-                float a = Af[(int64_t)i * rp + j];
-                A[i * r + j] += a;
-                if (j != i) A[j * r + i] += a;
-            }
-            b[i] += bf[i];
-        }
+        fold_chunk(A, b, Af, bf, r, rp);
     }
     *count = cnt;
 }
