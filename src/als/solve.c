@@ -92,17 +92,21 @@ typedef float v4f __attribute__((vector_size(16)));
  * double accuracy while the inner loop runs at SIMD speed. */
 #define PREFETCH 24
 #define GATHER_MAX (1 << 23) /* floats per thread: 32 MiB */
-/* A chunk's float sums into the double system: Af's lower triangle to both triangles. */
+/* A chunk's float sums into the double system: Af's lower triangle to both triangles.
+ * Every element of A takes one addition per chunk, so the lower rows (contiguous: they
+ * vectorize) and the upper columns go in separate loops. */
 static inline __attribute__((always_inline)) void fold_chunk(double *restrict A, double *restrict b,
                                                              const float *restrict Af,
                                                              const float *restrict bf, int r, int rp) {
     for (int i = 0; i < r; i++) {
-        for (int j = 0; j <= i; j++) {
-            float a = Af[(int64_t)i * rp + j];
-            A[i * r + j] += a;
-            if (j != i) A[j * r + i] += a;
-        }
+        double *restrict Ai = A + (int64_t)i * r;
+        const float *restrict Fi = Af + (int64_t)i * rp;
+        for (int j = 0; j <= i; j++) Ai[j] += Fi[j];
         b[i] += bf[i];
+    }
+    for (int i = 1; i < r; i++) {
+        const float *restrict Fi = Af + (int64_t)i * rp;
+        for (int j = 0; j < i; j++) A[(int64_t)j * r + i] += Fi[j];
     }
 }
 
