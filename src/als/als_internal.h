@@ -84,6 +84,10 @@ static inline int32_t als__ucur_user(const als_ratings *r, als__ucur *c, int64_t
 static inline int64_t als__r_user(const als_ratings *r, int64_t t) { return r->umap.ids[als__r_urow(r, t)]; }
 static inline int64_t als__r_item(const als_ratings *r, int64_t t) { return r->imap.ids[als__r_irow(r, t)]; }
 
+/* ratings.c: whether the rows are grouped by user in the order of the users' dense indexes
+ * (runs whose users come one after another, or a non-decreasing user column), the order
+ * als_ratings_group_by_user makes and the fit reads in place. */
+int als__ratings_grouped(const als_ratings *r);
 /* ratings.c: the rows grouped by user (by_item 0) or by item (1), a stable counting sort
  * (input order within a group), in wide form: ptr[groups + 1], the other side's dense
  * index, the value. ALS_OK or ALS_ENOMEM (outputs NULL). Free ptr with free(), col and val

@@ -50,10 +50,7 @@ static void set_maxrow(rowset *c) {
  * as the ratings hold them. */
 static int rowset_by_user(rowset *c, const als_ratings *R) {
     int64_t n = R->n, rows = R->umap.n;
-    int sorted = 1;
-    if (!R->urow) /* runs: grouped by user when each run's user comes after the last one's */
-        for (int64_t k = 1; k < R->nruns && sorted; k++) sorted = R->ruser[k] > R->ruser[k - 1];
-    for (int64_t t = 1; R->urow && t < n && sorted; t++) sorted = R->urow[t] >= R->urow[t - 1];
+    int sorted = als__ratings_grouped(R);
     memset(c, 0, sizeof *c);
     c->rows = rows;
     c->iw = R->iw;

@@ -338,6 +338,13 @@ ALS_API int als_ratings_get(const als_ratings *r, int64_t i, int64_t *user, int6
 
 /* ------------------------------------------------------------------ grouping */
 
+int als__ratings_grouped(const als_ratings *r) {
+    int grouped = 1;
+    for (int64_t k = 1; !r->urow && k < r->nruns && grouped; k++) grouped = r->ruser[k] > r->ruser[k - 1];
+    for (int64_t t = 1; r->urow && t < r->n && grouped; t++) grouped = r->urow[t] >= r->urow[t - 1];
+    return grouped;
+}
+
 /* A stable counting sort of the rows by dense user index (the order of first appearance),
  * every column moved: afterwards the user column is runs (one per user) unless the users
  * are too many for runs to pay, and the fit reads the store in place instead of copying
@@ -350,12 +357,7 @@ ALS_API int als_ratings_group_by_user(als_ratings *r) {
     if (!r) return als__errf(ALS_EINVAL, "%s: ratings handle is NULL", fn);
     int64_t n = r->n, nu = r->umap.n;
     if (n == 0) return ALS_OK;
-    /* already grouped: runs whose users come one after another, or a non-decreasing user
-     * column (dense indexes are in order of first appearance) */
-    int grouped = 1;
-    for (int64_t k = 1; !r->urow && k < r->nruns && grouped; k++) grouped = r->ruser[k] > r->ruser[k - 1];
-    for (int64_t t = 1; r->urow && t < n && grouped; t++) grouped = r->urow[t] >= r->urow[t - 1];
-    if (grouped) return ALS_OK;
+    if (als__ratings_grouped(r)) return ALS_OK;
     /* the columns, widest first: times (8), then items and values (4 or 2 each) */
     void **col[3];
     size_t w[3];
