@@ -497,6 +497,18 @@ typedef struct {
     int np;
 } block;
 
+/* Double b's buffer for a line longer than it holds; ALS_OK or an ALS error. */
+static int grow_block(const csv_reader *R, block *b) {
+    if (b->cap >= MAX_LINE)
+        return als__errf(ALS_EFORMAT, "%s: a line longer than %zu bytes: not a ratings file",
+                         R->path, MAX_LINE);
+    char *nb = realloc(b->buf, 2 * b->cap + 1);
+    if (!nb) return als__errf(ALS_ENOMEM, FN ": out of memory for a line of over %zu bytes", b->cap);
+    b->buf = nb;
+    b->cap *= 2;
+    return ALS_OK;
+}
+
 /* Block b: the partial line `carry` (n bytes) and then the file, until b holds at least
  * one whole line or the file ends. ALS_OK or an ALS error. */
 static int load_block(csv_reader *R, FILE *f, block *b, const char *carry, size_t n) {
@@ -504,13 +516,9 @@ static int load_block(csv_reader *R, FILE *f, block *b, const char *carry, size_
         b->cap = BLOCK;
         if (!(b->buf = malloc(b->cap + 1))) return als__errf(ALS_ENOMEM, FN ": out of memory");
     }
-    while (n >= b->cap) { /* a long line carried over */
-        if (b->cap >= MAX_LINE) goto too_long;
-        char *nb = realloc(b->buf, 2 * b->cap + 1);
-        if (!nb) return als__errf(ALS_ENOMEM, FN ": out of memory for a line of %zu bytes", n);
-        b->buf = nb;
-        b->cap *= 2;
-    }
+    int rc = ALS_OK;
+    while (!rc && n >= b->cap) rc = grow_block(R, b); /* a long line carried over */
+    if (rc) return rc;
     if (n) memmove(b->buf, carry, n);
     b->have = n;
     b->start = 0;
@@ -539,18 +547,9 @@ static int load_block(csv_reader *R, FILE *f, block *b, const char *carry, size_
             b->last = 1;
             return ALS_OK;
         }
-        if (b->have == b->cap) { /* no end of line in the whole block: a longer one */
-            if (b->cap >= MAX_LINE) goto too_long;
-            char *nb = realloc(b->buf, 2 * b->cap + 1);
-            if (!nb) return als__errf(ALS_ENOMEM, FN ": out of memory for a line of over %zu bytes",
-                                      b->cap);
-            b->buf = nb;
-            b->cap *= 2;
-        }
+        /* no end of line in the whole block: a longer one */
+        if (b->have == b->cap && (rc = grow_block(R, b))) return rc;
     }
-too_long:
-    return als__errf(ALS_EFORMAT, "%s: a line longer than %zu bytes: not a ratings file",
-                     R->path, MAX_LINE);
 }
 
 /* Cut b's lines from b->start into up to `want` pieces of whole lines. */
