@@ -470,6 +470,15 @@ static inline __attribute__((always_inline)) void apply_base(const float *restri
     }
 }
 
+/* One row's update out += w (y . x) y, y, x and out as nv vectors in registers. */
+static inline __attribute__((always_inline)) void row_update_nv(const v16f *yv, float w, int nv,
+                                                                const v16f *xv, v16f *ov) {
+    v16f acc = {0};
+    for (int k = 0; k < nv; k++) acc += yv[k] * xv[k];
+    float d = hsum16(acc) * w;
+    for (int k = 0; k < nv; k++) ov[k] += d * yv[k];
+}
+
 /* out += sum_e w_e (y_e . x) y_e over nnz rows of rp floats (Yg, weights wg), with nv = rp
  * / 16 <= 4 known at compile time: x and out stay in registers. */
 static inline __attribute__((always_inline)) void rank_updates_nv(const float *restrict Yg,
@@ -481,11 +490,9 @@ static inline __attribute__((always_inline)) void rank_updates_nv(const float *r
     for (int k = 0; k < nv; k++) xv[k] = VLD(x + 16 * k), ov[k] = VLD(out + 16 * k);
     const int rp = 16 * nv;
     for (int64_t e = 0; e < nnz; e++) {
-        const float *y = Yg + e * rp;
-        v16f acc = {0};
-        for (int k = 0; k < nv; k++) acc += VLD(y + 16 * k) * xv[k];
-        float d = hsum16(acc) * wg[e];
-        for (int k = 0; k < nv; k++) ov[k] += d * VLD(y + 16 * k);
+        v16f yv[4] = {{0}};
+        for (int k = 0; k < nv; k++) yv[k] = VLD(Yg + e * rp + 16 * k);
+        row_update_nv(yv, wg[e], nv, xv, ov);
     }
     for (int k = 0; k < nv; k++) VST(out + 16 * k, ov[k]);
 }
@@ -517,14 +524,13 @@ static inline __attribute__((always_inline)) void rank_updates_direct(
     for (int k = 0; k < nv; k++) xv[k] = VLD(x + 16 * k), ov[k] = VLD(out + 16 * k);
     const int r = 16 * nv;
     for (int64_t e = 0; e < nnz; e++) {
-        float w = implicit ? alpha * fabsf(vals[e]) : 1.0f;
+        float w, wb;
+        rating_weights(vals[e], implicit, alpha, &w, &wb);
         if (w == 0.0f) continue;
         if (e + PREFETCH < nnz) prefetch_row(Y + (int64_t)cols[e + PREFETCH] * r, r);
-        const float *y = Y + (int64_t)cols[e] * r;
-        v16f acc = {0};
-        for (int k = 0; k < nv; k++) acc += VLD(y + 16 * k) * xv[k];
-        float d = hsum16(acc) * w;
-        for (int k = 0; k < nv; k++) ov[k] += d * VLD(y + 16 * k);
+        v16f yv[4] = {{0}};
+        for (int k = 0; k < nv; k++) yv[k] = VLD(Y + (int64_t)cols[e] * r + 16 * k);
+        row_update_nv(yv, w, nv, xv, ov);
     }
     for (int k = 0; k < nv; k++) VST(out + 16 * k, ov[k]);
 }
@@ -624,7 +630,7 @@ static inline __attribute__((always_inline)) int64_t gather_apply_nv(
         if (e + PREFETCH < nnz) prefetch_row(Y + (int64_t)cols[e + PREFETCH] * r, r);
         float *restrict dst = Yg + ng * rp;
         const float *y = Y + (int64_t)cols[e] * r;
-        v16f yv[4] = {{0}}, acc = {0};
+        v16f yv[4] = {{0}};
         if (r == rp) {
             for (int k = 0; k < nv; k++) yv[k] = VLD(y + 16 * k), VST(dst + 16 * k, yv[k]);
         } else {
@@ -632,9 +638,7 @@ static inline __attribute__((always_inline)) int64_t gather_apply_nv(
             for (int k = 0; k < nv; k++) yv[k] = VLD(dst + 16 * k);
         }
         for (int k = 0; k < nv; k++) bv[k] += wb * yv[k];
-        for (int k = 0; k < nv; k++) acc += yv[k] * xv[k];
-        float d = hsum16(acc) * w;
-        for (int k = 0; k < nv; k++) ov[k] += d * yv[k];
+        row_update_nv(yv, w, nv, xv, ov);
         wg[ng++] = w;
     }
     for (int k = 0; k < nv; k++) VST(Ap + 16 * k, ov[k]), VST(b + 16 * k, bv[k]);
