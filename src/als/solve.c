@@ -720,11 +720,11 @@ static void solve_cg(const als__solve_ctx *c, als__solver *s, const int32_t *col
         memset(xout, 0, (size_t)r * sizeof(float));
         return;
     }
-    lambda = (float)(pr->reg * (pr->reg_scaling == ALS_REG_COUNT ? (double)count : 1.0));
-    for (int j = 0; j < rp; j++) {
-        x[j] = j < r ? xout[j] : 0.0f;
-        yp[j] = 0.0f;
+    if (!fused) { /* (the fused gather set lambda and x first) */
+        lambda = (float)(pr->reg * (pr->reg_scaling == ALS_REG_COUNT ? (double)count : 1.0));
+        for (int j = 0; j < rp; j++) x[j] = j < r ? xout[j] : 0.0f;
     }
+    for (int j = 0; j < rp; j++) yp[j] = 0.0f;
 #define APPLY(in, outv)                                                                   \
     (gathered ? apply_gathered(G, Yg, wg, ng, r, rp, lambda, in, outv)                    \
               : apply_row(G, c->Y, cols, vals, nnz, r, rp, implicit, alpha, lambda, in, outv, yp))
