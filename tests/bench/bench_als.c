@@ -15,7 +15,8 @@
  * chunk's rows shuffled, so that the ratings are not grouped by user (input in any order).
  * --group 1 (the default) then calls als_ratings_group_by_user after the read, as a host
  * with such input should, and the fit reads the ratings in place (the time is group_s, part
- * of build_s); --group 0 leaves them as read, and the fit builds its user-major copy. --item-eq sets ALS_PARAM_ITEM_EQUATIONS, --keep
+ * of build_s); --group 0 leaves them as read, and the fit builds its user-major copy.
+ * --item-eq sets ALS_PARAM_ITEM_EQUATIONS, --keep
  * ALS_PARAM_KEEP_INTERACTIONS (default 1, the library's: the model keeps the interactions).
  *
  * Training: implicitPrefs=1, regScaling none, regParam L (0.01), alpha A (1), cgSteps S (3),
