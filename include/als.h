@@ -30,11 +30,11 @@ extern "C" {
  *  The header is the single source of the version; the Makefile reads these lines.
  *  @{ */
 #define ALS_VERSION_MAJOR 1
-#define ALS_VERSION_MINOR 2
+#define ALS_VERSION_MINOR 3
 #define ALS_VERSION_PATCH 0
 /** MAJOR * 10000 + MINOR * 100 + PATCH */
 #define ALS_VERSION_NUMBER (ALS_VERSION_MAJOR * 10000 + ALS_VERSION_MINOR * 100 + ALS_VERSION_PATCH)
-#define ALS_VERSION_STRING "1.2.0"
+#define ALS_VERSION_STRING "1.3.0"
 /** @} */
 
 /** Export macro: symbols are hidden unless marked. Define ALS_API yourself to override. */
@@ -501,14 +501,20 @@ typedef struct als_model als_model;
 #define ALS_PARAM_CG_STEPS 302      /**< int, [1, 1000], default 3 ("cgSteps") */
 #define ALS_PARAM_COMPUTE_LOSS 303  /**< int 0/1, default 0 ("computeLoss"): loss for the progress callback */
 #define ALS_PARAM_NUM_THREADS 900   /**< int, [0, 4096], 0 = all cores, default 0 ("numThreads") */
-/** int ALS_ITEMEQ_*, default AUTO ("itemEquations": auto|user-major|item-major): how the
- *  item half-step builds its normal equations. The results are the same within rounding;
- *  memory and speed differ. user-major: from the user-major store, every thread summing
- *  its users' share of every item's system in double (threads x items x (r (r + 1) / 2 + r)
- *  x 8 bytes; no copy of the ratings); item-major: from an item-major copy of the ratings
- *  (8 bytes per rating). auto takes user-major when its systems need no more memory than
- *  the copy would and rank <= 32 (rank <= 16 with the CG solver, whose matrix-free steps
- *  on the copy cost fewer operations per rating above that), else item-major. Since 1.2. */
+/** int ALS_ITEMEQ_*, default AUTO ("itemEquations": auto|user-major|item-major|sweep): how
+ *  the item half-step builds its normal equations. The results are the same within
+ *  rounding; memory and speed differ. user-major: from the user-major store, every thread
+ *  summing its users' share of every item's system in double (threads x items x
+ *  (r (r + 1) / 2 + r) x 8 bytes; no copy of the ratings); item-major: from an item-major
+ *  copy of the ratings (8 bytes per rating); sweep (conjugate gradient only, since 1.3;
+ *  with the other solvers it means item-major): the items in blocks whose CG vectors stay
+ *  in cache, each CG product of a block one pass over the block's users, from a copy of
+ *  the ratings by block and user (2 bytes per rating plus the value, and 12 bytes per
+ *  user and block); deterministic for a thread count. auto takes user-major when its
+ *  systems need no more memory than the copy would and rank <= 32 (rank <= 16 with the
+ *  CG solver), else with CG up to rank 128 sweep (unless the users' ratings are spread
+ *  over so many items that a block holds under 2 of a user's ratings on average), else
+ *  item-major. Since 1.2. */
 #define ALS_PARAM_ITEM_EQUATIONS 304
 /** int 0/1, default 1 ("keepInteractions"): the model keeps its training interactions (by
  *  user, as narrow as the ratings held them: 2 to 8 bytes each) and saves them, for
@@ -523,6 +529,7 @@ typedef struct als_model als_model;
 #define ALS_ITEMEQ_AUTO 0       /**< pick by memory and rank (the default) */
 #define ALS_ITEMEQ_USER_MAJOR 1 /**< item systems summed from the user-major store */
 #define ALS_ITEMEQ_ITEM_MAJOR 2 /**< rows of an item-major copy of the ratings */
+#define ALS_ITEMEQ_SWEEP 3      /**< CG only: blocks of items, their products by passes over the users (1.3) */
 
 /**
  * @brief Create a model with Spark's defaults.

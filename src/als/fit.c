@@ -484,6 +484,220 @@ static int item_step_user_major(const als__params *p, const rowset *byu, const f
     return ALS_OK;
 }
 
+/* The ratings for the item half-step by CG sweeps (ALS_ITEMEQ_SWEEP): the items in blocks
+ * of bs, and each block's ratings by user (a stable counting sort of the user-major store
+ * by block: a user's entries in a block keep their order), as runs of one user's entries.
+ * Entry: the item within its block (16 bits) and the value as the store holds it; run: the
+ * user and one past its last entry. */
+typedef struct {
+    int64_t nb, bs;
+    int64_t *bent; /* nb + 1: each block's first entry */
+    int64_t *brun; /* nb + 1: each block's first run */
+    int32_t *ruser;
+    int64_t *rend;
+    uint16_t *li;
+    void *val;
+    int vk;
+    /* the block's CG state (bs rows of rp floats each, shared) and the threads' parts */
+    float *X, *R, *P, *Ap, *Q, *B, *xp;
+    float *lam, *rs;
+    uint8_t *active;
+    int nt;
+} sweepset;
+
+static void sweepset_free(sweepset *w) {
+    free(w->bent);
+    free(w->brun);
+    free(w->ruser);
+    free(w->rend);
+    free(w->li);
+    free(w->val);
+    als__afree(w->X);
+    als__afree(w->R);
+    als__afree(w->P);
+    als__afree(w->Ap);
+    als__afree(w->Q);
+    als__afree(w->B);
+    als__afree(w->xp);
+    free(w->lam);
+    free(w->rs);
+    free(w->active);
+    memset(w, 0, sizeof *w);
+}
+
+/* Items per block: the block's p and one thread's parts (2 bs rp floats) in half of a 2 MiB
+ * L2 cache, 256 to 65,536 items (li is 16 bits). */
+static int64_t sweep_block_items(int rp) {
+    int64_t bs = (int64_t)(512 * 1024 / ((size_t)rp * sizeof(float)));
+    return bs < 256 ? 256 : bs > 65536 ? 65536 : bs;
+}
+
+static int sweepset_build(sweepset *w, const rowset *byu, int64_t ni, int r, int nt) {
+    int rp = (r + 15) / 16 * 16;
+    memset(w, 0, sizeof *w);
+    w->bs = sweep_block_items(rp);
+    w->nb = (ni + w->bs - 1) / w->bs;
+    w->vk = byu->vk;
+    w->nt = nt;
+    int64_t nb = w->nb, bs = w->bs, nu = byu->rows, n = byu->ptr[nu];
+    size_t vb = vbytes(byu->vk), rows = (size_t)bs * (size_t)rp;
+    int64_t *last = malloc((size_t)nb * sizeof *last), *pe = malloc((size_t)nb * sizeof *pe);
+    int64_t *pr = malloc((size_t)nb * sizeof *pr);
+    w->bent = calloc((size_t)nb + 1, sizeof *w->bent);
+    w->brun = calloc((size_t)nb + 1, sizeof *w->brun);
+    w->li = malloc((size_t)(n ? n : 1) * sizeof *w->li);
+    w->val = vb ? malloc((size_t)(n ? n : 1) * vb) : NULL;
+    w->X = als__aalloc(rows, sizeof(float));
+    w->R = als__aalloc(rows, sizeof(float));
+    w->P = als__aalloc(rows, sizeof(float));
+    w->Ap = als__aalloc(rows, sizeof(float));
+    w->Q = als__aalloc((size_t)nt * rows, sizeof(float));
+    w->B = als__aalloc((size_t)nt * rows, sizeof(float));
+    w->xp = als__aalloc((size_t)nt * (size_t)rp, sizeof(float));
+    w->lam = malloc((size_t)bs * sizeof(float));
+    w->rs = malloc((size_t)bs * sizeof(float));
+    w->active = malloc((size_t)bs);
+    int ok = last && pe && pr && w->bent && w->brun && w->li && (!vb || w->val) && w->X && w->R &&
+             w->P && w->Ap && w->Q && w->B && w->xp && w->lam && w->rs && w->active;
+    const uint16_t *c16 = byu->iw == 2 ? (const uint16_t *)byu->col : NULL;
+    const int32_t *c32 = (const int32_t *)byu->col;
+    if (ok) { /* count each block's entries and runs */
+        for (int64_t b = 0; b < nb; b++) last[b] = -1;
+        for (int64_t u = 0; u < nu; u++)
+            for (int64_t e = byu->ptr[u]; e < byu->ptr[u + 1]; e++) {
+                int64_t b = (c16 ? c16[e] : c32[e]) / bs;
+                w->bent[b + 1]++;
+                if (last[b] != u) last[b] = u, w->brun[b + 1]++;
+            }
+        for (int64_t b = 0; b < nb; b++) {
+            w->bent[b + 1] += w->bent[b];
+            w->brun[b + 1] += w->brun[b];
+        }
+        int64_t runs = w->brun[nb];
+        ok = (w->ruser = malloc((size_t)(runs ? runs : 1) * sizeof *w->ruser)) != NULL &&
+             (w->rend = malloc((size_t)(runs ? runs : 1) * sizeof *w->rend)) != NULL;
+    }
+    if (ok) { /* fill */
+        for (int64_t b = 0; b < nb; b++) last[b] = -1, pe[b] = w->bent[b], pr[b] = w->brun[b];
+        for (int64_t u = 0; u < nu; u++)
+            for (int64_t e = byu->ptr[u]; e < byu->ptr[u + 1]; e++) {
+                int64_t it = c16 ? c16[e] : c32[e], b = it / bs, at = pe[b]++;
+                if (last[b] != u) last[b] = u, w->ruser[pr[b]++] = (int32_t)u;
+                w->rend[pr[b] - 1] = at + 1;
+                w->li[at] = (uint16_t)(it - b * bs);
+                if (vb) memcpy((char *)w->val + (size_t)at * vb, (const char *)byu->val + (size_t)e * vb, vb);
+            }
+    }
+    free(last);
+    free(pe);
+    free(pr);
+    if (!ok) {
+        sweepset_free(w);
+        return ALS_ENOMEM;
+    }
+    return ALS_OK;
+}
+
+/* The first run of block b whose entries end after entry `at`. */
+static int64_t sweep_run_at(const sweepset *w, int64_t b, int64_t at) {
+    int64_t a = w->brun[b], z = w->brun[b + 1];
+    while (a < z) {
+        int64_t m = a + (z - a) / 2;
+        if (w->rend[m] <= at) a = m + 1;
+        else z = m;
+    }
+    return a;
+}
+
+/* The item half-step by CG sweeps: each item gets solve_cg's steps (warm start, b - A x,
+ * then cg_steps products), block by block; every product of a block is one pass over the
+ * block's users, split among the threads by ratings (each thread sums its users' part of
+ * every item's product, and the parts are added in thread order: deterministic for a
+ * thread count). */
+static int item_step_sweep(const als__params *p, sweepset *w, const float *U, int64_t nu,
+                           float *V, int64_t ni, int r, int nt, double *gram,
+                           const int64_t *icount, const _Atomic int *cancel) {
+    int implicit = p->implicit != 0, rp = (r + 15) / 16 * 16, steps = (int)p->cg_steps;
+    float alpha = (float)p->alpha;
+    float *G = NULL;
+    if (implicit) {
+        int rc = als__gram(U, nu, r, nt, gram);
+        if (rc) return rc;
+        if (!(G = als__aalloc((size_t)r * (size_t)rp, sizeof(float)))) return ALS_ENOMEM;
+        for (int i = 0; i < r; i++)
+            for (int j = 0; j < rp; j++) G[i * rp + j] = j < r ? (float)gram[i * r + j] : 0.0f;
+    }
+    size_t rows = (size_t)w->bs * (size_t)rp;
+    int used = 1, stop = 0, more = 0;
+#pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num(), T = omp_get_num_threads();
+#pragma omp single
+        used = T;
+        float *Qt = w->Q + (size_t)t * rows, *Bt = w->B + (size_t)t * rows;
+        for (int64_t b = 0; b < w->nb; b++) {
+#pragma omp single
+            stop = atomic_load_explicit(cancel, memory_order_relaxed);
+            if (stop) break;
+            int64_t i0 = b * w->bs, nbi = ni - i0 < w->bs ? ni - i0 : w->bs;
+            int64_t e0 = w->bent[b], ne = w->bent[b + 1] - e0;
+            int64_t ea = e0 + ne / T * t + ne % T * t / T, ez = e0 + ne / T * (t + 1) + ne % T * (t + 1) / T;
+            int64_t r0 = sweep_run_at(w, b, ea), r1 = t == T - 1 ? w->brun[b + 1] : sweep_run_at(w, b, ez);
+            int64_t es = r0 > w->brun[b] ? w->rend[r0 - 1] : e0;
+#pragma omp for schedule(static)
+            for (int64_t j = 0; j < nbi; j++) {
+                float *x = w->X + j * rp;
+                for (int c = 0; c < rp; c++) x[c] = c < r ? V[(i0 + j) * r + c] : 0.0f;
+                w->lam[j] = (float)(p->reg * (p->reg_scaling == ALS_REG_COUNT ? (double)icount[i0 + j] : 1.0));
+                w->active[j] = 1;
+            }
+            memset(Qt, 0, (size_t)nbi * rp * sizeof(float));
+            memset(Bt, 0, (size_t)nbi * rp * sizeof(float));
+            als__cg_sweep(U, r, rp, w->ruser, w->rend, r0, r1, es, w->li, w->val, w->vk, implicit,
+                          alpha, w->X, w->active, Qt, Bt, w->xp + (size_t)t * rp);
+#pragma omp barrier
+#pragma omp single
+            more = 0;
+#pragma omp for schedule(static) reduction(| : more)
+            for (int64_t j = 0; j < nbi; j++) {
+                float *b0 = w->B + j * rp, *ap = w->Ap + j * rp;
+                for (int q = 1; q < used; q++)
+                    for (int c = 0; c < rp; c++) b0[c] += w->B[(size_t)q * rows + j * rp + c];
+                als__cg_sweep_product(G, r, rp, w->lam[j], w->X + j * rp, w->Q + j * rp, used, rows, ap);
+                if (!als__cg_sweep_start(r, rp, b0, ap, w->R + j * rp, w->P + j * rp, &w->rs[j])) {
+                    memset(w->X + j * rp, 0, (size_t)rp * sizeof(float)); /* no usable ratings */
+                    w->active[j] = 0;
+                } else {
+                    w->active[j] = steps > 0 && w->rs[j] > 1e-20f;
+                }
+                more |= w->active[j];
+            }
+            for (int s = 0; s < steps && more; s++) {
+                memset(Qt, 0, (size_t)nbi * rp * sizeof(float));
+                als__cg_sweep(U, r, rp, w->ruser, w->rend, r0, r1, es, w->li, w->val, w->vk,
+                              implicit, alpha, w->P, w->active, Qt, NULL, w->xp + (size_t)t * rp);
+#pragma omp barrier
+#pragma omp single
+                more = 0;
+#pragma omp for schedule(static) reduction(| : more)
+                for (int64_t j = 0; j < nbi; j++) {
+                    if (!w->active[j]) continue;
+                    float *ap = w->Ap + j * rp;
+                    als__cg_sweep_product(G, r, rp, w->lam[j], w->P + j * rp, w->Q + j * rp, used, rows, ap);
+                    w->active[j] = (uint8_t)als__cg_sweep_step(r, rp, w->X + j * rp, w->R + j * rp,
+                                                               w->P + j * rp, ap, &w->rs[j]);
+                    more |= w->active[j];
+                }
+            }
+#pragma omp for schedule(static)
+            for (int64_t j = 0; j < nbi; j++)
+                for (int c = 0; c < r; c++) V[(i0 + j) * r + c] = w->X[j * rp + c];
+        }
+    }
+    als__afree(G);
+    return ALS_OK;
+}
+
 /* The training objective (see als.h), computed in double. */
 static double loss(const als__params *p, const rowset *byu, const int64_t *icount,
                    const float *U, const float *V, int64_t nu, int64_t ni, int r,
@@ -530,17 +744,34 @@ static double loss(const als__params *p, const rowset *byu, const int64_t *icoun
 
 /* The item half-step's strategy for these sizes (ALS_PARAM_ITEM_EQUATIONS auto). */
 static int pick_item_eq(const als__params *p, int64_t n, int64_t ni, int nt) {
-    if ((int)p->item_eq != ALS_ITEMEQ_AUTO) return (int)p->item_eq;
-    int r = (int)p->rank;
+    int r = (int)p->rank, cg = (int)p->solver == ALS_SOLVER_CG && !p->nonnegative;
+    if ((int)p->item_eq != ALS_ITEMEQ_AUTO)
+        return (int)p->item_eq == ALS_ITEMEQ_SWEEP && !cg ? ALS_ITEMEQ_ITEM_MAJOR : (int)p->item_eq;
     /* per thread and item: the double sums and item_blocked's counters, or the scatter's
      * float and double sums, counter and list entry */
     double per = r <= 16 ? (r + r * (r + 1) / 2) * 8.0 + 20.0 : als__packed_qf(r) * 12.0 + 5.0;
     double sys = (double)nt * (double)ni * per, copy = 8.0 * (double)n;
     /* CG above rank 16: forming each item's system (r (r + 1) / 2 products a rating, by the
-     * scatter kernel) costs more than the copy's matrix-free steps (about 8 r a rating);
-     * 48 M ratings at rank 32: 5.0 against 2.2 s an iteration */
-    int rmax = (int)p->solver == ALS_SOLVER_CG ? 16 : 32;
-    return r <= rmax && sys <= (copy > 64e6 ? copy : 64e6) ? ALS_ITEMEQ_USER_MAJOR : ALS_ITEMEQ_ITEM_MAJOR;
+     * scatter kernel) costs more than the matrix-free steps, and those run faster as
+     * sweeps over the users than on an item-major copy (48 M ratings, 2 threads, the item
+     * half-step in s: rank 32 scatter 4.2, copy 1.1, sweeps 0.7; rank 64 copy 2.6, sweeps
+     * 1.35; rank 100 copy 5.5, sweeps 2.4; rank 10 blocked user-major 0.26, sweeps 0.55,
+     * copy 1.1). Above rank 128 the sweeps have no register kernel. */
+    int rmax = cg ? 16 : 32;
+    if (r <= rmax && sys <= (copy > 64e6 ? copy : 64e6)) return ALS_ITEMEQ_USER_MAJOR;
+    return cg && r <= 128 ? ALS_ITEMEQ_SWEEP : ALS_ITEMEQ_ITEM_MAJOR;
+}
+
+/* Sweeps read a user's row once per product for each block that user has ratings in:
+ * worth it while those runs hold a few ratings each (auto keeps the copy below 2; many
+ * items with few ratings a user give runs of one). sum_u min(n_u, blocks) runs at most. */
+static int sweep_dense_enough(const rowset *byu, int64_t ni, int r) {
+    int64_t bs = sweep_block_items((r + 15) / 16 * 16), nb = (ni + bs - 1) / bs, runs = 0;
+    for (int64_t u = 0; u < byu->rows; u++) {
+        int64_t len = byu->ptr[u + 1] - byu->ptr[u];
+        runs += len < nb ? len : nb;
+    }
+    return byu->ptr[byu->rows] >= 2 * runs;
 }
 
 ALS_API int als_model_fit(als_model *m, const als_ratings *R) {
@@ -554,6 +785,7 @@ ALS_API int als_model_fit(als_model *m, const als_ratings *R) {
     int ieq = pick_item_eq(&p, n, ni, nt);
     rowset byu = {0}, byi = {0};
     itemsys is = {0};
+    sweepset sw = {0};
     als_matrix *U = NULL, *V = NULL;
     size_t per = 2 * (size_t)r * (size_t)r + 4 * (size_t)r + 8;
     double *gram = malloc((size_t)r * (size_t)r * sizeof(double));
@@ -566,6 +798,8 @@ ALS_API int als_model_fit(als_model *m, const als_ratings *R) {
         ok = als__solver_init(&sol[t], r) == ALS_OK &&
              (r > ALS__BATCH_MAXR || als__solver_batch_init(&sol[t]) == ALS_OK);
     ok = ok && rowset_by_user(&byu, R) == ALS_OK && rowbufs_init(ubuf, nt, &byu) == ALS_OK;
+    if (ok && ieq == ALS_ITEMEQ_SWEEP && (int)p.item_eq == ALS_ITEMEQ_AUTO && !sweep_dense_enough(&byu, ni, r))
+        ieq = ALS_ITEMEQ_ITEM_MAJOR;
     if (ok) { /* the ratings that count for an item's lambda (solve_row's rule) */
         for (int64_t t = 0; t < n; t++) icount[als__r_irow(R, t)] += !p.implicit || als__r_value(R, t) > 0;
     }
@@ -595,6 +829,8 @@ ALS_API int als_model_fit(als_model *m, const als_ratings *R) {
             ok = (is.accf = als__aalloc(cells / sizeof(double), sizeof(float))) != NULL &&
                  (is.cnt = malloc(nib)) != NULL &&
                  (is.q = als__aalloc((size_t)nt * (size_t)is.qf, sizeof(float))) != NULL;
+    } else if (ok && ieq == ALS_ITEMEQ_SWEEP) {
+        ok = sweepset_build(&sw, &byu, ni, r, nt) == ALS_OK;
     } else if (ok) {
         ok = rowset_by_item(&byi, R) == ALS_OK && rowbufs_init(ibuf, nt, &byi) == ALS_OK;
     }
@@ -613,7 +849,10 @@ ALS_API int als_model_fit(als_model *m, const als_ratings *R) {
         rc = ieq == ALS_ITEMEQ_USER_MAJOR
                  ? item_step_user_major(&p, &byu, Uf, nu, Vf, ni, r, nt, gram, &is, ubuf, work,
                                         &m->cancel, &failed)
+             : ieq == ALS_ITEMEQ_SWEEP
+                 ? item_step_sweep(&p, &sw, Uf, nu, Vf, ni, r, nt, gram, icount, &m->cancel)
                  : half_step(&p, &byi, Uf, nu, Vf, r, nt, gram, sol, ibuf, &m->cancel);
+
         if (rc || (rc = half_step(&p, &byu, Vf, ni, Uf, r, nt, gram, sol, ubuf, &m->cancel))) {
             rc = als__errf(ALS_ENOMEM, "als_model_fit: out of memory");
             goto done;
@@ -652,6 +891,7 @@ ALS_API int als_model_fit(als_model *m, const als_ratings *R) {
     }
     /* The half-steps' memory goes before the model's copies are made. */
     itemsys_free(&is);
+    sweepset_free(&sw);
     rowset_free(&byi);
     /* Install the new state. */
     {
@@ -732,6 +972,7 @@ done:
     free(work);
     free(icount);
     itemsys_free(&is);
+    sweepset_free(&sw);
     rowbufs_free(ubuf, nt);
     rowbufs_free(ibuf, nt);
     free(ubuf);

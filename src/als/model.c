@@ -29,9 +29,9 @@ static const param_info PARAMS[] = {
     {ALS_PARAM_SOLVER, "solver", 0, 0, 1, ALS_SOLVER_CHOLESKY, "0 cholesky (exact), 1 cg (conjugate gradient)"},
     {ALS_PARAM_CG_STEPS, "cgSteps", 0, 1, 1000, 3, "conjugate-gradient steps per solve"},
     {ALS_PARAM_COMPUTE_LOSS, "computeLoss", 0, 0, 1, 0, "1: compute the training loss each iteration"},
-    {ALS_PARAM_ITEM_EQUATIONS, "itemEquations", 0, 0, 2, ALS_ITEMEQ_AUTO,
+    {ALS_PARAM_ITEM_EQUATIONS, "itemEquations", 0, 0, 3, ALS_ITEMEQ_AUTO,
      "item half-step: 0 auto (by memory), 1 user-major (per-thread item systems, no copy), "
-     "2 item-major (an item-major copy of the ratings)"},
+     "2 item-major (an item-major copy of the ratings), 3 sweep (CG: item blocks, passes over the users)"},
     {ALS_PARAM_KEEP_INTERACTIONS, "keepInteractions", 0, 0, 1, 1,
      "1: the model keeps (and saves) its training interactions for items_of_user, "
      "users_of_items and recommend_unseen"},
@@ -182,6 +182,8 @@ ALS_API int als_set_param(als_model *m, const char *name, const char *value) {
         v = ALS_ITEMEQ_USER_MAJOR;
     } else if (p->key == ALS_PARAM_ITEM_EQUATIONS && !strcasecmp(value, "item-major")) {
         v = ALS_ITEMEQ_ITEM_MAJOR;
+    } else if (p->key == ALS_PARAM_ITEM_EQUATIONS && !strcasecmp(value, "sweep")) {
+        v = ALS_ITEMEQ_SWEEP;
     } else if (p->key == ALS_PARAM_REG_SCALING && !strcasecmp(value, "count")) {
         v = ALS_REG_COUNT;
     } else if (p->key == ALS_PARAM_REG_SCALING && !strcasecmp(value, "none")) {

@@ -185,6 +185,21 @@ void als__scatter_flush(float *restrict accf, double *restrict accd, uint8_t *re
 void als__item_block(double *restrict d, const float *restrict Ub, const uint16_t *restrict li,
                      const uint16_t *restrict v16, const float *restrict v32, int64_t n, int r,
                      int implicit, float alpha);
+/* solve.c: the item half-step by conjugate-gradient sweeps (fit.c, ALS_ITEMEQ_SWEEP).
+ * als__cg_sweep: users ruser[r0 .. r1) in turn, user k's entries e0 (for r0) .. rend[k]
+ * (item li[e] of the block, value per vk): Q[j] += w (u . P[j]) u for the items with
+ * active[j], and, when Bv is not NULL, Bv[j] += wb u (solve_row's weights), rows of rp
+ * floats; xp holds rp floats of scratch. als__cg_sweep_product: an item's A p from its
+ * nq parts. als__cg_sweep_start / als__cg_sweep_step: solve_cg's residual and steps. */
+void als__cg_sweep(const float *U, int r, int rp, const int32_t *ruser, const int64_t *rend,
+                   int64_t r0, int64_t r1, int64_t e0, const uint16_t *li, const void *val, int vk,
+                   int implicit, float alpha, const float *P, const uint8_t *active, float *Q,
+                   float *Bv, float *xp);
+void als__cg_sweep_product(const float *G, int r, int rp, float lambda, const float *p,
+                           const float *Q, int nq, size_t stride, float *out);
+int als__cg_sweep_start(int r, int rp, const float *b, const float *Ax, float *res, float *p,
+                        float *rs);
+int als__cg_sweep_step(int r, int rp, float *x, float *res, float *p, const float *Ap, float *rs);
 /* fit.c: the initial factor of row i of a side (1 users, 2 items) for a seed. */
 void als__init_row(float *f, int r, uint64_t seed, uint64_t side, int64_t i);
 

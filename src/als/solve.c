@@ -1071,3 +1071,133 @@ void als__scatter_flush(float *restrict accf, double *restrict accd, uint8_t *re
         cnt[i] = 0;
     }
 }
+
+/* The item half-step by conjugate-gradient sweeps (fit.c, ALS_ITEMEQ_SWEEP). A block of
+ * items keeps its CG vectors (rows of rp floats) in the L2 cache while the users of the
+ * block stream past in user order: one pass over the users per CG product for the whole
+ * block, instead of a random gather of every item's users from the whole user table. */
+
+static inline __attribute__((always_inline)) float sweep_value(const void *val, int vk, int64_t e) {
+    return vk == ALS__V_F32 ? ((const float *)val)[e]
+           : vk == ALS__V_U16 ? (float)((const uint16_t *)val)[e]
+                              : 1.0f;
+}
+
+static inline __attribute__((always_inline)) void sweep_nv(
+    const float *restrict U, int r, int nv, const int32_t *restrict ruser,
+    const int64_t *restrict rend, int64_t r0, int64_t r1, int64_t e, const uint16_t *restrict li,
+    const void *val, int vk, int implicit, float alpha, const float *restrict P,
+    const uint8_t *restrict active, float *restrict Q, float *restrict Bv) {
+    const int rp = 16 * nv;
+    for (int64_t k = r0; k < r1; k++) {
+        if (k + 4 < r1) prefetch_row(U + (int64_t)ruser[k + 4] * r, r);
+        const float *x = U + (int64_t)ruser[k] * r;
+        v16f xv[8] = {{0}};
+        if (r == rp) {
+            for (int c = 0; c < nv; c++) xv[c] = VLD(x + 16 * c);
+        } else {
+            float xp[128];
+            copy_padded(xp, x, r, rp);
+            for (int c = 0; c < nv; c++) xv[c] = VLD(xp + 16 * c);
+        }
+        for (int64_t e1 = rend[k]; e < e1; e++) {
+            int j = li[e];
+            float w, wb;
+            rating_weights(sweep_value(val, vk, e), implicit, alpha, &w, &wb);
+            if (Bv && wb != 0.0f) {
+                float *bj = Bv + (int64_t)j * rp;
+                for (int c = 0; c < nv; c++) VST(bj + 16 * c, VLD(bj + 16 * c) + wb * xv[c]);
+            }
+            if (w == 0.0f || !active[j]) continue;
+            const float *pj = P + (int64_t)j * rp;
+            float *qj = Q + (int64_t)j * rp;
+            v16f acc = {0};
+            for (int c = 0; c < nv; c++) acc += xv[c] * VLD(pj + 16 * c);
+            float d = hsum16(acc) * w;
+            for (int c = 0; c < nv; c++) VST(qj + 16 * c, VLD(qj + 16 * c) + d * xv[c]);
+        }
+    }
+}
+
+/* Any rp (a multiple of 16): the user's row padded into xp, two passes per entry. */
+static void sweep_any(const float *restrict U, int r, int rp, const int32_t *restrict ruser,
+                      const int64_t *restrict rend, int64_t r0, int64_t r1, int64_t e,
+                      const uint16_t *restrict li, const void *val, int vk, int implicit,
+                      float alpha, const float *restrict P, const uint8_t *restrict active,
+                      float *restrict Q, float *restrict Bv, float *restrict xp) {
+    for (int64_t k = r0; k < r1; k++) {
+        copy_padded(xp, U + (int64_t)ruser[k] * r, r, rp);
+        for (int64_t e1 = rend[k]; e < e1; e++) {
+            int j = li[e];
+            float w, wb;
+            rating_weights(sweep_value(val, vk, e), implicit, alpha, &w, &wb);
+            if (Bv && wb != 0.0f) {
+                float *bj = Bv + (int64_t)j * rp;
+                for (int c = 0; c < rp; c += 16) VST(bj + c, VLD(bj + c) + wb * VLD(xp + c));
+            }
+            if (w == 0.0f || !active[j]) continue;
+            float *qj = Q + (int64_t)j * rp;
+            float d = dot_padded(xp, P + (int64_t)j * rp, rp) * w;
+            for (int c = 0; c < rp; c += 16) VST(qj + c, VLD(qj + c) + d * VLD(xp + c));
+        }
+    }
+}
+
+ALS__MULTIVERSION
+void als__cg_sweep(const float *U, int r, int rp, const int32_t *ruser, const int64_t *rend,
+                   int64_t r0, int64_t r1, int64_t e0, const uint16_t *li, const void *val, int vk,
+                   int implicit, float alpha, const float *P, const uint8_t *active, float *Q,
+                   float *Bv, float *xp) {
+    switch (rp) {
+    case 16: sweep_nv(U, r, 1, ruser, rend, r0, r1, e0, li, val, vk, implicit, alpha, P, active, Q, Bv); return;
+    case 32: sweep_nv(U, r, 2, ruser, rend, r0, r1, e0, li, val, vk, implicit, alpha, P, active, Q, Bv); return;
+    case 48: sweep_nv(U, r, 3, ruser, rend, r0, r1, e0, li, val, vk, implicit, alpha, P, active, Q, Bv); return;
+    case 64: sweep_nv(U, r, 4, ruser, rend, r0, r1, e0, li, val, vk, implicit, alpha, P, active, Q, Bv); return;
+    case 80: sweep_nv(U, r, 5, ruser, rend, r0, r1, e0, li, val, vk, implicit, alpha, P, active, Q, Bv); return;
+    case 96: sweep_nv(U, r, 6, ruser, rend, r0, r1, e0, li, val, vk, implicit, alpha, P, active, Q, Bv); return;
+    case 112: sweep_nv(U, r, 7, ruser, rend, r0, r1, e0, li, val, vk, implicit, alpha, P, active, Q, Bv); return;
+    case 128: sweep_nv(U, r, 8, ruser, rend, r0, r1, e0, li, val, vk, implicit, alpha, P, active, Q, Bv); return;
+    default: sweep_any(U, r, rp, ruser, rend, r0, r1, e0, li, val, vk, implicit, alpha, P, active, Q, Bv, xp);
+    }
+}
+
+/* Item j's product A p = lambda p + G p + sum over the threads' parts Q_t[j] (nq parts
+ * `stride` floats apart), into out. */
+ALS__MULTIVERSION
+void als__cg_sweep_product(const float *G, int r, int rp, float lambda, const float *p,
+                           const float *Q, int nq, size_t stride, float *out) {
+    apply_base(G, r, rp, lambda, p, out);
+    for (int t = 0; t < nq; t++)
+        for (int c = 0; c < rp; c += 16) VST(out + c, VLD(out + c) + VLD(Q + (size_t)t * stride + c));
+}
+
+/* One CG step of solve_cg on an item's vectors (x, res, p of rp floats; Ap its product;
+ * *rs the residual's squared norm). Returns 1 while the item goes on, 0 when it stops
+ * (solve_cg's two breaks). */
+int als__cg_sweep_step(int r, int rp, float *x, float *res, float *p, const float *Ap, float *rs) {
+    float pAp = dotf(p, Ap, r);
+    if (!(pAp > 0.0f)) return 0;
+    float a = *rs / pAp;
+    for (int j = 0; j < rp; j++) {
+        x[j] += a * p[j];
+        res[j] -= a * Ap[j];
+    }
+    float rs_new = dotf(res, res, r);
+    if (rs_new < 1e-20f) return 0;
+    float beta = rs_new / *rs;
+    for (int j = 0; j < rp; j++) p[j] = res[j] + beta * p[j];
+    *rs = rs_new;
+    return 1;
+}
+
+/* After the first sweep: res = p = b - A x, *rs = res . res. Returns 0 when b is zero (no
+ * usable ratings: the solution is exactly zero) and 1 otherwise. */
+int als__cg_sweep_start(int r, int rp, const float *b, const float *Ax, float *res, float *p,
+                        float *rs) {
+    int any = 0;
+    for (int j = 0; j < r; j++) any |= b[j] != 0.0f;
+    if (!any) return 0;
+    for (int j = 0; j < rp; j++) p[j] = res[j] = b[j] - Ax[j];
+    *rs = dotf(res, res, r);
+    return 1;
+}

@@ -4,7 +4,7 @@
  * Usage:
  *   bench_als --data FILE [--rank R] [--solver cg|cholesky] [--iters N] [--threads T]
  *             [--cg-steps S] [--reg L] [--alpha A] [--chunk ROWS]
- *             [--item-eq auto|user-major|item-major] [--order file|shuffled] [--keep 0|1]
+ *             [--item-eq auto|user-major|item-major|sweep] [--order file|shuffled] [--keep 0|1]
  *             [--group 0|1] [--test TEST.csv --k K] [--label NAME]
  *
  * FILE is a gen_implicit file: binary (int32 user, int32 item, float32 count after a 64-byte
@@ -74,7 +74,7 @@ static void usage_exit(const char *msg) {
     fprintf(stderr,
             "usage: bench_als --data FILE [--rank R] [--solver cg|cholesky] [--iters N]\n"
             "         [--threads T] [--cg-steps S] [--reg L] [--alpha A] [--chunk ROWS]\n"
-            "         [--test TEST.csv --k K] [--label NAME] [--item-eq auto|user-major|item-major]\n"
+            "         [--test TEST.csv --k K] [--label NAME] [--item-eq auto|user-major|item-major|sweep]\n"
             "         [--order file|shuffled] [--keep 0|1] [--group 0|1] [--export PREFIX]\n");
     exit(2);
 }
@@ -124,7 +124,8 @@ static void parse_args(int argc, char **argv, options *o) {
             if (strcmp(v, "auto") == 0) o->item_eq = ALS_ITEMEQ_AUTO;
             else if (strcmp(v, "user-major") == 0) o->item_eq = ALS_ITEMEQ_USER_MAJOR;
             else if (strcmp(v, "item-major") == 0) o->item_eq = ALS_ITEMEQ_ITEM_MAJOR;
-            else usage_exit("--item-eq is auto, user-major or item-major");
+            else if (strcmp(v, "sweep") == 0) o->item_eq = ALS_ITEMEQ_SWEEP;
+            else usage_exit("--item-eq is auto, user-major, item-major or sweep");
         } else if (strcmp(a, "--order") == 0) {
             if (strcmp(v, "file") == 0) o->shuffled = 0;
             else if (strcmp(v, "shuffled") == 0) o->shuffled = 1;
@@ -360,7 +361,8 @@ int main(int argc, char **argv) {
            (long long)o.cg_steps, o.reg, o.alpha, (long long)threads_used, (long long)users,
            (long long)items, (long long)nnz, pr.n, median, iters_s, build_s, setup_s, fit_s,
            peak_rss_mb(), rss_build, csr_csc_mb, peak_rss_mb() * 1048576.0 / (double)(nnz ? nnz : 1),
-           o.item_eq == ALS_ITEMEQ_USER_MAJOR ? "user-major" : o.item_eq == ALS_ITEMEQ_ITEM_MAJOR ? "item-major" : "auto",
+           o.item_eq == ALS_ITEMEQ_USER_MAJOR ? "user-major" : o.item_eq == ALS_ITEMEQ_ITEM_MAJOR ? "item-major"
+           : o.item_eq == ALS_ITEMEQ_SWEEP ? "sweep" : "auto",
            o.shuffled ? "shuffled" : "file", o.keep, o.group, group_s, quality);
     fflush(stdout);
     if (o.export_prefix && (rc = als_model_export_npy(m, o.export_prefix))) fail("als_model_export_npy", rc);

@@ -699,6 +699,10 @@ static int run_als_cg(ctx *c) {
     assert_ok(als_set_param(m, "numThreads", nt));
     STEP(c, "als_model_fit", als_model_fit(m, r));
     dg_model(c, m);
+    assert_ok(als_set_param(m, "rank", "20")); /* auto: the item half-step by CG sweeps */
+    STEP(c, "als_model_fit(sweep)", als_model_fit(m, r));
+    dg_model(c, m);
+    assert_ok(als_set_param(m, "rank", "12"));
     STEP_X(c, "als_ratings_split_last", als_ratings_split_last(r, 2, &tr, &te),
            if (tr || te) violation(c, "als_ratings_split_last", "outputs not NULL after a failure"));
     dg_i64(c, als_ratings_rows(tr));

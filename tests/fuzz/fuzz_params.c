@@ -45,7 +45,7 @@ static const struct {
     {"cgSteps", ALS_PARAM_CG_STEPS, T_INT, 1, 1000},
     {"computeLoss", ALS_PARAM_COMPUTE_LOSS, T_BOOL, 0, 1},
     {"numThreads", ALS_PARAM_NUM_THREADS, T_INT, 0, 4096},
-    {"itemEquations", ALS_PARAM_ITEM_EQUATIONS, T_ITEMEQ, 0, 2},
+    {"itemEquations", ALS_PARAM_ITEM_EQUATIONS, T_ITEMEQ, 0, 3},
     {"keepInteractions", ALS_PARAM_KEEP_INTERACTIONS, T_BOOL, 0, 1},
 };
 #define NP ((int)(sizeof P / sizeof P[0]))
@@ -110,9 +110,9 @@ static void do_set_param(als_model *m, const char *name, const char *value) {
         break;
     }
     case T_ITEMEQ: {
-        static const char *const w[3] = {"auto", "user-major", "item-major"};
+        static const char *const w[4] = {"auto", "user-major", "item-major", "sweep"};
         int named = -1;
-        for (int t = 0; t < 3; t++)
+        for (int t = 0; t < 4; t++)
             if (!strcasecmp(value, w[t])) named = t;
         if (named >= 0) FZ_CHECK(b.i[p] == named, "%s = '%s' read back as %lld", name, value, (long long)b.i[p]);
         else FZ_CHECK(b.i[p] == strtoll(value, &end, 10) && *end == 0, "%s = '%s' read back as %lld", name, value, (long long)b.i[p]);
