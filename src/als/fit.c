@@ -664,10 +664,13 @@ static int item_step_sweep(const als__params *p, sweepset *w, const float *U, in
                 for (int q = 1; q < used; q++)
                     for (int c = 0; c < rp; c++) b0[c] += w->B[(size_t)q * rows + j * rp + c];
                 als__cg_sweep_product(G, r, rp, w->lam[j], w->X + j * rp, w->Q + j * rp, used, rows, ap);
-                if (!als__cg_sweep_start(r, rp, b0, ap, w->R + j * rp, w->P + j * rp, &w->rs[j])) {
-                    memset(w->X + j * rp, 0, (size_t)rp * sizeof(float)); /* no usable ratings */
+                int any = 0;
+                for (int c = 0; c < r; c++) any |= b0[c] != 0.0f;
+                if (!any) { /* no usable ratings: the solution is exactly zero */
+                    memset(w->X + j * rp, 0, (size_t)rp * sizeof(float));
                     w->active[j] = 0;
                 } else {
+                    w->rs[j] = als__cg_start(rp, b0, ap, w->R + j * rp, w->P + j * rp);
                     w->active[j] = steps > 0 && w->rs[j] > 1e-20f;
                 }
                 more |= w->active[j];
@@ -684,8 +687,8 @@ static int item_step_sweep(const als__params *p, sweepset *w, const float *U, in
                     if (!w->active[j]) continue;
                     float *ap = w->Ap + j * rp;
                     als__cg_sweep_product(G, r, rp, w->lam[j], w->P + j * rp, w->Q + j * rp, used, rows, ap);
-                    w->active[j] = (uint8_t)als__cg_sweep_step(r, rp, w->X + j * rp, w->R + j * rp,
-                                                               w->P + j * rp, ap, &w->rs[j]);
+                    w->active[j] = (uint8_t)als__cg_step(rp, w->X + j * rp, w->R + j * rp,
+                                                         w->P + j * rp, ap, &w->rs[j]);
                     more |= w->active[j];
                 }
             }

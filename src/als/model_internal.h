@@ -190,16 +190,19 @@ void als__item_block(double *restrict d, const float *restrict Ub, const uint16_
  * (item li[e] of the block, value per vk): Q[j] += w (u . P[j]) u for the items with
  * active[j], and, when Bv is not NULL, Bv[j] += wb u (solve_row's weights), rows of rp
  * floats; xp holds rp floats of scratch. als__cg_sweep_product: an item's A p from its
- * nq parts. als__cg_sweep_start / als__cg_sweep_step: solve_cg's residual and steps. */
+ * nq parts. */
 void als__cg_sweep(const float *U, int r, int rp, const int32_t *ruser, const int64_t *rend,
                    int64_t r0, int64_t r1, int64_t e0, const uint16_t *li, const void *val, int vk,
                    int implicit, float alpha, const float *P, const uint8_t *active, float *Q,
                    float *Bv, float *xp);
 void als__cg_sweep_product(const float *G, int r, int rp, float lambda, const float *p,
                            const float *Q, int nq, size_t stride, float *out);
-int als__cg_sweep_start(int r, int rp, const float *b, const float *Ax, float *res, float *p,
-                        float *rs);
-int als__cg_sweep_step(int r, int rp, float *x, float *res, float *p, const float *Ap, float *rs);
+/* solve.c: conjugate gradient on vectors of rp floats (zeros past r), for the rows' solves
+ * and the sweeps alike. als__cg_start: res = p = b - A x, returns res . res.
+ * als__cg_step: one step from Ap = A p (*rs = res . res); 1 while the solve goes on, 0
+ * when it stops. */
+float als__cg_start(int rp, const float *b, const float *Ax, float *res, float *p);
+int als__cg_step(int rp, float *x, float *res, float *p, const float *Ap, float *rs);
 /* fit.c: the initial factor of row i of a side (1 users, 2 items) for a seed. */
 void als__init_row(float *f, int r, uint64_t seed, uint64_t side, int64_t i);
 

@@ -582,12 +582,6 @@ static void apply_gathered(const float *restrict G, const float *restrict Yg,
     rank_updates(Yg, wg, nnz, rp, x, out);
 }
 
-static float dotf(const float *a, const float *b, int n) {
-    double s = 0.0;
-    for (int i = 0; i < n; i++) s += (double)a[i] * b[i];
-    return (float)s;
-}
-
 /* Gather the factor rows of a row's ratings (padded to rp floats) with their matrix weight
  * w and right-hand-side weight wb; b = sum wb y, in float. Returns the entries kept. */
 ALS__MULTIVERSION
@@ -678,6 +672,61 @@ static void rhs_rows(const float *restrict Y, const int32_t *cols, const float *
     *count = cnt;
 }
 
+/* a . b over rp floats (a multiple of 16: the zeros past r add nothing) in double, in 8
+ * lanes halved to 1. Products of floats are exact in double, so fused or not, every SIMD
+ * path gives the same sums. */
+typedef double v8d __attribute__((vector_size(64)));
+typedef double v4d __attribute__((vector_size(32)));
+static inline __attribute__((always_inline)) float dot_double(const float *restrict a,
+                                                              const float *restrict b, int rp) {
+    v8d acc = {0};
+    for (int j = 0; j < rp; j += 8) {
+        v8f x, y;
+        memcpy(&x, a + j, sizeof x);
+        memcpy(&y, b + j, sizeof y);
+        acc += __builtin_convertvector(x, v8d) * __builtin_convertvector(y, v8d);
+    }
+    v4d lo, hi;
+    memcpy(&lo, &acc, sizeof lo);
+    memcpy(&hi, (const char *)&acc + sizeof lo, sizeof hi);
+    v4d s4 = lo + hi;
+    return (float)((s4[0] + s4[2]) + (s4[1] + s4[3]));
+}
+
+/* The conjugate-gradient residual from A x: res = p = b - A x; returns res . res. */
+ALS__MULTIVERSION
+float als__cg_start(int rp, const float *restrict b, const float *restrict Ax, float *restrict res,
+                    float *restrict p) {
+    for (int j = 0; j < rp; j += 16) {
+        v16f d = VLD(b + j) - VLD(Ax + j);
+        VST(res + j, d);
+        VST(p + j, d);
+    }
+    return dot_double(res, res, rp);
+}
+
+/* One conjugate-gradient step from the product Ap of the direction p (vectors of rp floats,
+ * zeros past r; *rs = res . res): x and res move along p, then p turns. Returns 1 while
+ * the solve goes on, 0 when it stops (p . Ap not positive, or the residual vanished after
+ * the move). */
+ALS__MULTIVERSION
+int als__cg_step(int rp, float *restrict x, float *restrict res, float *restrict p,
+                 const float *restrict Ap, float *rs) {
+    float pAp = dot_double(p, Ap, rp);
+    if (!(pAp > 0.0f)) return 0;
+    float a = *rs / pAp;
+    for (int j = 0; j < rp; j += 16) {
+        VST(x + j, VLD(x + j) + a * VLD(p + j));
+        VST(res + j, VLD(res + j) - a * VLD(Ap + j));
+    }
+    float rs_new = dot_double(res, res, rp);
+    if (rs_new < 1e-20f) return 0;
+    float beta = rs_new / *rs;
+    for (int j = 0; j < rp; j += 16) VST(p + j, VLD(res + j) + beta * VLD(p + j));
+    *rs = rs_new;
+    return 1;
+}
+
 /* One row by conjugate gradient, warm-started from xout. */
 static void solve_cg(const als__solve_ctx *c, als__solver *s, const int32_t *cols,
                      const float *vals, int64_t nnz, float *xout) {
@@ -729,23 +778,11 @@ static void solve_cg(const als__solve_ctx *c, als__solver *s, const int32_t *col
     (gathered ? apply_gathered(G, Yg, wg, ng, r, rp, lambda, in, outv)                    \
               : apply_row(G, c->Y, cols, vals, nnz, r, rp, implicit, alpha, lambda, in, outv, yp))
     if (!fused) APPLY(x, Ap);
-    for (int j = 0; j < rp; j++) p[j] = res[j] = b[j] - Ap[j];
-    float rs = dotf(res, res, r);
+    float rs = als__cg_start(rp, b, Ap, res, p);
     int steps = (int)pr->cg_steps;
     for (int it = 0; it < steps && rs > 1e-20f; it++) {
         APPLY(p, Ap);
-        float pAp = dotf(p, Ap, r);
-        if (!(pAp > 0.0f)) break;
-        float a = rs / pAp;
-        for (int j = 0; j < rp; j++) {
-            x[j] += a * p[j];
-            res[j] -= a * Ap[j];
-        }
-        float rs_new = dotf(res, res, r);
-        if (rs_new < 1e-20f) break;
-        float beta = rs_new / rs;
-        for (int j = 0; j < rp; j++) p[j] = res[j] + beta * p[j];
-        rs = rs_new;
+        if (!als__cg_step(rp, x, res, p, Ap, &rs)) break;
     }
 #undef APPLY
     for (int j = 0; j < r; j++) xout[j] = x[j];
@@ -1169,35 +1206,4 @@ void als__cg_sweep_product(const float *G, int r, int rp, float lambda, const fl
     apply_base(G, r, rp, lambda, p, out);
     for (int t = 0; t < nq; t++)
         for (int c = 0; c < rp; c += 16) VST(out + c, VLD(out + c) + VLD(Q + (size_t)t * stride + c));
-}
-
-/* One CG step of solve_cg on an item's vectors (x, res, p of rp floats; Ap its product;
- * *rs the residual's squared norm). Returns 1 while the item goes on, 0 when it stops
- * (solve_cg's two breaks). */
-int als__cg_sweep_step(int r, int rp, float *x, float *res, float *p, const float *Ap, float *rs) {
-    float pAp = dotf(p, Ap, r);
-    if (!(pAp > 0.0f)) return 0;
-    float a = *rs / pAp;
-    for (int j = 0; j < rp; j++) {
-        x[j] += a * p[j];
-        res[j] -= a * Ap[j];
-    }
-    float rs_new = dotf(res, res, r);
-    if (rs_new < 1e-20f) return 0;
-    float beta = rs_new / *rs;
-    for (int j = 0; j < rp; j++) p[j] = res[j] + beta * p[j];
-    *rs = rs_new;
-    return 1;
-}
-
-/* After the first sweep: res = p = b - A x, *rs = res . res. Returns 0 when b is zero (no
- * usable ratings: the solution is exactly zero) and 1 otherwise. */
-int als__cg_sweep_start(int r, int rp, const float *b, const float *Ax, float *res, float *p,
-                        float *rs) {
-    int any = 0;
-    for (int j = 0; j < r; j++) any |= b[j] != 0.0f;
-    if (!any) return 0;
-    for (int j = 0; j < rp; j++) p[j] = res[j] = b[j] - Ax[j];
-    *rs = dotf(res, res, r);
-    return 1;
 }
