@@ -302,6 +302,48 @@ if lk backtest --ratings "$T/p.csv" --header --time-col date --fraction 0.8 --it
   ok "backtest compares per-seed search (i2u2u) with clustered seeds (i2c2u)"
 else ko "backtest i2c2u"; fi
 
+# ---- i2s2u: activity x the target's rate in the user's taste segments ----
+# The reference: from the training log alone (each user's purchases, the target's buyers)
+# and the segments the program used (its test hook writes them), every user's
+# expected purchases of the target, count x mean over the runs of (seeds in the segment /
+# purchases of the segment); the audience must hold the best non-seeds by it, in order.
+if LOOKALIKE_SEGMENTS_DUMP="$T/seg.csv" lk expand --model "$T/m.als" --index "$T/flat.vidx" --item "$ITEM" \
+     --route i2s2u --audience 300 --out "$T/a.csv" &&
+   check_audience "expand i2s2u" "$T/a.csv" 300 "$T/seeds"; then
+  awk -F, 'FILENAME == ARGV[1] { if (FNR > 1) cnt[$1]++; next }
+           FILENAME == ARGV[2] { seed[$1] = 1; next }
+           FILENAME == ARGV[3] { sg[$1, $2] = $3; if ($2 + 1 > R) R = $2 + 1; users[$1] = 1; next }
+           END { for (u in users) for (r = 0; r < R; r++) { k = r SUBSEP sg[u, r]; den[k] += cnt[u]; num[k] += (u in seed) }
+                 for (u in users) if (!(u in seed)) { s = 0; for (r = 0; r < R; r++) { k = r SUBSEP sg[u, r]; if (den[k] > 0) s += num[k] / den[k] / R }
+                   printf "%s,%.9g\n", u, cnt[u] * s } }' "$T/p.csv" "$T/seeds" "$T/seg.csv" |
+    sort -t, -k2,2gr -k1,1n >"$T/ref.csv"
+  # scores within 1e-5 relative (the file prints 6 digits), and nobody left out scores above
+  # the audience's last by more than that
+  bad=$(awk -F, 'FILENAME == ARGV[1] { ref[$1] = $2; next } FNR > 1 { got[$1] = $2; last = $2; n++;
+                 d = $2 - ref[$1]; if (d < 0) d = -d; if (d > 1e-5 * (ref[$1] > 0 ? ref[$1] : 1) + 1e-9) bad++ }
+                 END { for (u in ref) if (!(u in got) && ref[u] > last * (1 + 1e-5) + 1e-12) bad++; print bad + 0 }' \
+        "$T/ref.csv" "$T/a.csv")
+  [ "$bad" = 0 ] && ok "i2s2u scores and order equal the reference from the log and the segments" ||
+    ko "i2s2u against the reference: $bad users differ"
+  segs=$(awk -F, '$2 == 0 { s[$3] = 1 } END { n = 0; for (k in s) n++; print n }' "$T/seg.csv")
+  [ "$segs" -ge 10 ] && [ "$segs" -le 60 ] && ok "i2s2u: $segs segments for $NU users (auto: about sqrt(users / 2))" ||
+    ko "i2s2u segments: $segs"
+else ko "expand i2s2u"; fi
+if lk expand --model "$T/m.als" --index "$T/ivf.vidx" --item "$ITEM" --route i2s2u --audience 300 --out "$T/a1.csv" &&
+   lk expand --model "$T/m.als" --index "$T/flat.vidx" --item "$ITEM" --route i2s2u --audience 300 --out "$T/a2.csv" &&
+   cmp -s "$T/a1.csv" "$T/a2.csv"; then ok "i2s2u is deterministic (and does not use the index)"
+else ko "i2s2u determinism"; fi
+if lk expand --model "$T/m.als" --index "$T/flat.vidx" --seeds "$T/seeds20" --route i2s2u --segments 8 --audience 100 --out "$T/a.csv"; then
+  check_audience "expand --seeds --route i2s2u --segments 8" "$T/a.csv" 100 "$T/seeds20"; else ko "expand --seeds i2s2u"; fi
+expect_fail "--segments 0" "$T/bad.csv" expand --model "$T/m.als" --index "$T/flat.vidx" --item "$ITEM" --route i2s2u --segments 0 --out "$T/bad.csv"
+# on the planted communities i2s2u finds the next buyers at least as well as i2u does
+if lk backtest --ratings "$T/p.csv" --header --time-col date --fraction 0.8 --top-items 3 --audience 100,300 \
+     --rank 8 --maxIter 5 --route i2u,i2s2u --out "$T/bts.csv" --quiet; then
+  li=$(awk -F, '$1 == "i2u" && $2 == 300 { print $7 }' "$T/bts.csv"); ls_=$(awk -F, '$1 == "i2s2u" && $2 == 300 { print $7 }' "$T/bts.csv")
+  awk -v a="$ls_" -v b="$li" 'BEGIN { exit !(a + 0 > 1.2 && a + 0 >= 0.9 * b) }' &&
+    ok "backtest i2s2u: lift $ls_ at 300 (i2u $li)" || ko "backtest i2s2u lift $ls_ vs i2u $li"
+else ko "backtest i2s2u"; fi
+
 # ---- the harder generated log: items of several communities, heavy users without taste ----
 HG="--users 3000 --items 300 --purchases 60000 --communities 10 --seed 7 --item-communities 3 --heavy-affinity 0.05"
 if lk gen --out "$T/h.csv" $HG && lk gen --out "$T/h2.csv" $HG && cmp -s "$T/h.csv" "$T/h2.csv" &&

@@ -86,10 +86,10 @@ static int report(const tally *T, const int *routes, int nr, const int64_t *size
              "items in the later period' font 'sans,14'\n"
              "set xlabel 'audience size (users, log scale)'\n"
              "set title 'lift over a random audience of the same size'\n"
-             "set ylabel 'lift (hits / hits of random)'\nplot for [r in 'i2u2u i2i2u i2u seedclf i2c2u blend popular random'] "
+             "set ylabel 'lift (hits / hits of random)'\nplot for [r in 'i2u2u i2i2u i2u seedclf i2c2u i2s2u blend popular random'] "
              "'%s' using ($2):(strcol(1) eq r ? (strcol(7) eq '' ? 1 : $7) : NaN) with linespoints lw 2 title r\n"
              "set title 'recall: share of the new buyers reached'\nset ylabel 'recall'\n"
-             "plot for [r in 'i2u2u i2i2u i2u seedclf i2c2u blend popular random'] '%s' using "
+             "plot for [r in 'i2u2u i2i2u i2u seedclf i2c2u i2s2u blend popular random'] '%s' using "
              "($2):(strcol(1) eq r ? $6 : NaN) with linespoints lw 2 title r\nunset multiplot\n",
              T->new_buyers, csv, csv);
     return lk_plot("backtest", png, 1400, 560, body);
@@ -98,7 +98,7 @@ static int report(const tally *T, const int *routes, int nr, const int64_t *size
 int lk_cmd_backtest(int argc, char **argv) {
     static const char *const own[] = {"ratings", "train", "test", "item*", "top-items", "time-split", "fraction",
                                       "route", "audience", "out", "dir", "plot", "kind", "nlist",
-                                      "metric", "k", "nprobe", "agg", "seed-clusters", "activity", "quiet!", NULL};
+                                      "metric", "k", "nprobe", "agg", "seed-clusters", "activity", "segments", "quiet!", NULL};
     const char *const *lists[] = {own, LK_CSV_OPTS, LK_ALS_PARAMS, NULL};
     lk_args a;
     int rc = lk_args_parse(&a, argc, argv, "backtest", lists);
@@ -155,7 +155,7 @@ int lk_cmd_backtest(int argc, char **argv) {
                 break;
             }
             int r = lk_route_parse(t);
-            if (r < 0 || nr == NROUTES) rc = lk_usage_error("backtest: --route: '%s' is not i2u2u, i2i2u, i2u, seedclf, i2c2u or blend:...", t);
+            if (r < 0 || nr == NROUTES) rc = lk_usage_error("backtest: --route: '%s' is not i2u2u, i2i2u, i2u, seedclf, i2c2u, i2s2u or blend:...", t);
             else routes[nr++] = r;
         }
     }

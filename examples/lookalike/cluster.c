@@ -34,7 +34,7 @@ static double dist2(const float *a, const float *b, int64_t r) {
     return s;
 }
 
-int64_t lk_kmeans(const float *x, int64_t n, int64_t r, int64_t c, int cosine,
+int64_t lk_kmeans(const float *x, int64_t n, int64_t r, int64_t c, int cosine, uint64_t seed,
                   float *centroids, int32_t *assign) {
     if (n < 1 || c < 1) return -1;
     if (c > n) c = n;
@@ -44,7 +44,7 @@ int64_t lk_kmeans(const float *x, int64_t n, int64_t r, int64_t c, int cosine,
         free(d2); free(sum); free(cnt); free(map);
         return -1;
     }
-    uint64_t s = 42;
+    uint64_t s = seed;
     /* k-means++: the first centre at random, each next one with probability proportional
      * to the squared distance to the nearest centre so far */
     memcpy(centroids, x + (int64_t)(mix(&s) % (uint64_t)n) * r, (size_t)r * sizeof(float));
@@ -148,7 +148,7 @@ int lk_route_i2c2u(const lk_data *d, const vecidx *idx, const lk_index_meta *met
     placed = calloc((size_t)d->nu + 1, 1);
     if (!xd || !cent || !assign || !w || !off || !pos || !len || !places || !placed) { rc = lk_fail("out of memory"); goto out; }
     for (int64_t i = 0; i < kept; i++) memcpy(xd + i * r, x + i * xs, (size_t)r * sizeof(float));
-    if ((c = lk_kmeans(xd, kept, r, c, meta->cosine, cent, assign)) < 1) { rc = lk_fail("i2c2u: k-means failed (out of memory)"); goto out; }
+    if ((c = lk_kmeans(xd, kept, r, c, meta->cosine, 42, cent, assign)) < 1) { rc = lk_fail("i2c2u: k-means failed (out of memory)"); goto out; }
     /* weights: the seeds' cosine similarity to their centroid, summed */
     double wt = 0;
     for (int64_t i = 0; i < kept; i++) {

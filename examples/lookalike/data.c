@@ -155,6 +155,7 @@ void lk_data_free(lk_data *d) {
     free(d->item_ptr);
     free(d->item_users);
     free(d->user_count);
+    free(d->seg);
     if (d->own) {
         als_model_destroy(d->model);
     }

@@ -85,7 +85,7 @@ static void rank_stats(lk_score *S, const int64_t *rows, int64_t found, const in
 
 int lk_route_needs_seeds(int route) {
     return route == LK_ROUTE_I2U2U || route == LK_ROUTE_SEEDCLF || route == LK_ROUTE_BLEND ||
-           route == LK_ROUTE_I2C2U;
+           route == LK_ROUTE_I2C2U || route == LK_ROUTE_I2S2U;
 }
 
 /* A blend at every size: each of its routes whose audiences are prefixes of one ranking
@@ -138,11 +138,12 @@ int lk_score_route(lk_score *S, int route, const lk_route_opts *o, const lk_data
                    double *secs) {
     if (g->nb == 0 && lk_route_needs_seeds(route)) return 0; /* nothing to seed from */
     if (route == LK_ROUTE_BLEND) return score_blend(S, o, d, idx, meta, g, mark, sizes, ns, rows, sc, secs);
-    /* i2u and seedclf rank every user once, and i2u2u, i2i2u and i2c2u with a fixed k do
+    /* i2u, seedclf and i2s2u rank every user once, and i2u2u, i2i2u and i2c2u with a fixed k do
      * not depend on the size: their prefixes are the smaller audiences. Auto k adapts to
      * the size, and a blend fuses audiences of its size: each size is its own run. */
     int per_size = route == LK_ROUTE_BLEND ||
-                   (route != LK_ROUTE_I2U && route != LK_ROUTE_SEEDCLF && o->k == 0);
+                   (route != LK_ROUTE_I2U && route != LK_ROUTE_SEEDCLF && route != LK_ROUTE_I2S2U &&
+                    o->k == 0);
     /* i2u2u's auto k is often the same for several sizes (its floor of 32 neighbours):
      * those sizes are prefixes of one run with that k */
     int64_t kept = route == LK_ROUTE_I2U2U && o->k == 0 ? lk_seed_kept(d, g->buyers, g->nb) : 0;

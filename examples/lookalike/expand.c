@@ -66,6 +66,10 @@ int lk_expand_parse(const lk_args *a, lk_route_opts *o, int64_t *audience) {
     const char *n = lk_arg(a, "audience"), *sc = lk_arg(a, "seed-clusters");
     o->clusters = 0;
     o->activity = 0;
+    o->segments = 0;
+    const char *sg = lk_arg(a, "segments");
+    if (sg && strcmp(sg, "auto") && lk_parse_i64(sg, 1, 100000, &o->segments))
+        return lk_usage_error("--segments is auto or an integer in [1, 100000]");
     const char *act = lk_arg(a, "activity");
     if (act && (lk_parse_double(act, &o->activity) || o->activity < 0 || o->activity > 10))
         return lk_usage_error("--activity is a number in [0, 10]");
@@ -91,7 +95,7 @@ int lk_expand_parse(const lk_args *a, lk_route_opts *o, int64_t *audience) {
 }
 
 const char *const LK_EXPAND_OPTS[] = {"model", "index", "item*", "seeds", "route", "k",
-                                      "audience", "nprobe", "agg", "seed-clusters", "activity", "out",
+                                      "audience", "nprobe", "agg", "seed-clusters", "activity", "segments", "out",
                                       "out-user-col", NULL};
 
 /* The expand step on loaded data; shared with `run`. */
@@ -103,7 +107,7 @@ int lk_expand_with(const lk_data *d, vecidx *idx, const lk_index_meta *meta, con
     int ni = lk_arg_all(a, "item", items_s, 256), rc;
     int64_t n, items[256], *seed_rows = NULL, ns = 0, found = 0;
     if (lk_route_parse(route_s) < 0)
-        return lk_usage_error("expand: --route is i2u2u, i2i2u, i2u, seedclf, i2c2u or blend:R1,R2[,...] "
+        return lk_usage_error("expand: --route is i2u2u, i2i2u, i2u, seedclf, i2c2u, i2s2u or blend:R1,R2[,...] "
                               "(distinct routes), not '%s'", route_s);
     if ((ni > 0) == (seeds != NULL)) return lk_usage_error("expand: give --item ID... or --seeds FILE");
     if (ni > 256) return lk_usage_error("expand: at most 256 --item values");

@@ -76,6 +76,10 @@ typedef struct {
     int64_t *item_ptr;   /* CSR by item row: item_ptr[ni + 1] */
     int32_t *item_users; /* distinct user rows of each item */
     int64_t *user_count; /* interactions per user row (popularity baseline) */
+    /* i2s2u's segments of the users, computed on first use (segments.c) */
+    int32_t *seg;        /* seg_runs blocks of nu: each run's segment of every user row */
+    int64_t seg_c;       /* segments asked for (after auto) */
+    int seg_runs;
     char user_col[256];  /* the ratings' user column name: the audience file's first column */
     int64_t bad_rows;    /* rows skipped by --skip-bad when training, and where */
     int64_t bad_lines[16];
@@ -123,7 +127,8 @@ int lk_index_load(vecidx **out, lk_index_meta *meta, const char *path, const lk_
 #define LK_ROUTE_SEEDCLF 3 /* a seed classifier on the user vectors (vecidx_seed_scorer) */
 #define LK_ROUTE_BLEND 4   /* reciprocal-rank fusion of other routes: "blend:i2u,i2u2u,..." */
 #define LK_ROUTE_I2C2U 5   /* i2u2u from k-means centroids of the seeds (cluster.c) */
-#define LK_NROUTES 6
+#define LK_ROUTE_I2S2U 6   /* activity x the target's rate in the user's taste segments (segments.c) */
+#define LK_NROUTES 7
 #define LK_MAX_BLEND 5     /* a blend fuses 2 to 5 distinct routes */
 #define LK_MAX_SEEDS 5000 /* i2u2u / i2c2u search with at most this many seeds (a sample) */
 typedef struct {
@@ -135,8 +140,9 @@ typedef struct {
     int nblend;
     int64_t clusters; /* i2c2u: k-means clusters of the seeds; 0 = auto */
     double activity;  /* seedclf: exponent of the user's activity in the score; 0 = none */
+    int64_t segments; /* i2s2u: k-means segments of the users; 0 = auto */
 } lk_route_opts;
-#define LK_ROUTE_OPTS_INIT {0, 0, -1, {0, 0, 0, 0, 0}, 0, 0, 0.0}
+#define LK_ROUTE_OPTS_INIT {0, 0, -1, {0, 0, 0, 0, 0}, 0, 0, 0.0, 0}
 /* Route of a name, -1 if unknown; for "blend:A,B,..." also fills o->blend (o may be NULL
  * to validate only). */
 int lk_route_parse_opts(const char *s, lk_route_opts *o);
@@ -174,14 +180,22 @@ int lk_blend_fuse(const lk_data *d, const int64_t *const *lists, const int64_t *
 
 /* ---- cluster.c: route i2c2u ---- */
 /* k-means of the n x r rows of x (spherical when cosine: unit rows and centroids) into at
- * most c clusters, deterministic: k-means++ from a fixed seed, then Lloyd's iterations
+ * most c clusters, deterministic: k-means++ from `seed` (i2c2u: 42), then Lloyd's iterations
  * until no row moves (at most 50). assign[i] gets row i's cluster; centroids c x r; the
  * number of non-empty clusters (they come first, renumbered) is returned, or -1. */
-int64_t lk_kmeans(const float *x, int64_t n, int64_t r, int64_t c, int cosine,
+int64_t lk_kmeans(const float *x, int64_t n, int64_t r, int64_t c, int cosine, uint64_t seed,
                   float *centroids, int32_t *assign);
 int lk_route_i2c2u(const lk_data *d, const vecidx *idx, const lk_index_meta *meta,
                    const int64_t *seeds, int64_t ns, const lk_route_opts *o, int64_t n,
                    int64_t *rows_out, float *scores_out, int64_t *found);
+
+/* ---- segments.c: route i2s2u ---- */
+/* Audience from the seeds (the target's buyers, or --seeds): each user's expected
+ * purchases of the target, activity x the target's rate in the user's taste segments. */
+int lk_route_i2s2u(const lk_data *d, const int64_t *seeds, int64_t ns, const lk_route_opts *o,
+                   int64_t n, int64_t *rows_out, float *scores_out, int64_t *found);
+/* The segments (auto when 0) i2s2u uses for d. */
+int64_t lk_segments_auto(const lk_data *d, int64_t segments);
 
 /* ---- expand.c, shared with run ---- */
 extern const char *const LK_EXPAND_OPTS[];

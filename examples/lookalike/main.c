@@ -33,12 +33,12 @@ static const char USAGE[] =
     "  train     --ratings FILE --out MODEL [reading] [ALS] [--quiet]\n"
     "  index     --model MODEL --out INDEX [--kind flat|ivf] [--nlist N] [--metric cosine|ip|l2]\n"
     "  expand    --model MODEL --index INDEX (--item ID... | --seeds FILE) --out AUDIENCE.csv\n"
-    "            [--route i2u2u|i2i2u|i2u|seedclf|i2c2u|blend:i2u,i2u2u,...] [--audience 100000]\n"
+    "            [--route i2u2u|i2i2u|i2u|seedclf|i2c2u|i2s2u|blend:i2u,i2u2u,...] [--audience 100000]\n"
     "            [--k auto|N] [--nprobe P]\n"
-    "            [--agg sum|max|mean] [--seed-clusters auto|C (i2c2u)] [--activity A (seedclf)]\n"
+    "            [--agg sum|max|mean] [--seed-clusters auto|C (i2c2u)] [--activity A (seedclf)] [--segments auto|S (i2s2u)]\n"
     "  backtest  (--ratings FILE (--time-split DATE|--fraction 0.8) | --train FILE --test FILE)\n"
     "            (--item ID... | --top-items N)\n"
-    "            [--route i2u2u,i2i2u,i2u,seedclf,i2c2u,blend:...(last)] [--audience 1000,5000,...]\n"
+    "            [--route i2u2u,i2i2u,i2u,seedclf,i2c2u,i2s2u,blend:...(last)] [--audience 1000,5000,...]\n"
     "            [--out backtest.csv]\n"
     "            [--dir DIR] [--plot backtest.png] [--kind --nlist --metric --k --nprobe --agg\n"
     "            --seed-clusters --activity] [reading] [ALS]\n"
@@ -100,7 +100,7 @@ int lk_cmd_run(int argc, char **argv) {
     if (!rc && !lk_arg(&a, "item") && !lk_arg(&a, "seeds"))
         rc = lk_usage_error("run: give --item ID... or --seeds FILE");
     if (!rc && lk_arg(&a, "route") && lk_route_parse(lk_arg(&a, "route")) < 0)
-        rc = lk_usage_error("run: --route is i2u2u, i2i2u, i2u, seedclf, i2c2u or blend:R1,R2[,...], not '%s'",
+        rc = lk_usage_error("run: --route is i2u2u, i2i2u, i2u, seedclf, i2c2u, i2s2u or blend:R1,R2[,...], not '%s'",
                             lk_arg(&a, "route"));
     if (!rc && lk_arg(&a, "nlist") && lk_parse_i64(lk_arg(&a, "nlist"), 1, INT32_MAX, &nlist))
         rc = lk_usage_error("run: --nlist is a positive integer");

@@ -5,7 +5,8 @@
  *          those items, scored by the sum of the similarities of the items they used
  *          (once per user-item), the target's buyers excluded
  *   i2u    the model's own score x_u . y_i for the target, best first, buyers excluded
- *   seedclf, blend: below; i2c2u (centroids of the seeds' clusters): cluster.c */
+ *   seedclf, blend: below; i2c2u (centroids of the seeds' clusters): cluster.c; i2s2u
+ *   (activity x the target's rate in the user's taste segments): segments.c */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,7 @@
 static int simple_route(const char *s, size_t n) {
     static const struct { const char *name; int route; } names[] = {
         {"i2u2u", LK_ROUTE_I2U2U}, {"i2i2u", LK_ROUTE_I2I2U}, {"i2u", LK_ROUTE_I2U},
-        {"seedclf", LK_ROUTE_SEEDCLF}, {"i2c2u", LK_ROUTE_I2C2U}};
+        {"seedclf", LK_ROUTE_SEEDCLF}, {"i2c2u", LK_ROUTE_I2C2U}, {"i2s2u", LK_ROUTE_I2S2U}};
     for (size_t r = 0; r < sizeof names / sizeof names[0]; r++)
         if (strlen(names[r].name) == n && !strncmp(s, names[r].name, n)) return names[r].route;
     return -1;
@@ -45,7 +46,7 @@ int lk_route_parse_opts(const char *s, lk_route_opts *o) {
 int lk_route_parse(const char *s) { return lk_route_parse_opts(s, NULL); }
 
 const char *lk_route_name(int route) {
-    static const char *const names[LK_NROUTES] = {"i2u2u", "i2i2u", "i2u", "seedclf", "blend", "i2c2u"};
+    static const char *const names[LK_NROUTES] = {"i2u2u", "i2i2u", "i2u", "seedclf", "blend", "i2c2u", "i2s2u"};
     return route >= 0 && route < LK_NROUTES ? names[route] : "?";
 }
 
@@ -491,7 +492,7 @@ static int route_blend(const lk_data *d, const vecidx *idx, const lk_index_meta 
     sub.nblend = 0;
     for (int b = 0; b < o->nblend && !rc; b++) {
         if (seed_users && o->blend[b] != LK_ROUTE_I2U2U && o->blend[b] != LK_ROUTE_SEEDCLF &&
-            o->blend[b] != LK_ROUTE_I2C2U)
+            o->blend[b] != LK_ROUTE_I2C2U && o->blend[b] != LK_ROUTE_I2S2U)
             continue; /* routes that start from an item have nothing to do with seed users */
         if (!(lists[ran] = malloc((size_t)n * sizeof **lists))) { rc = lk_fail("out of memory"); break; }
         rc = lk_route_run(o->blend[b], d, idx, meta, items, n_items, seed_users, n_seeds, &sub,
@@ -526,8 +527,10 @@ int lk_route_run(int route, const lk_data *d, const vecidx *idx, const lk_index_
             return route_seedclf(d, meta, seed_users, n_seeds, o->activity, n, rows_out, scores_out, found);
         if (route == LK_ROUTE_I2C2U)
             return lk_route_i2c2u(d, idx, meta, seed_users, n_seeds, o, n, rows_out, scores_out, found);
+        if (route == LK_ROUTE_I2S2U)
+            return lk_route_i2s2u(d, seed_users, n_seeds, o, n, rows_out, scores_out, found);
         if (route != LK_ROUTE_I2U2U)
-            return lk_usage_error("--seeds works with --route i2u2u, i2c2u, seedclf or a blend of them");
+            return lk_usage_error("--seeds works with --route i2u2u, i2c2u, seedclf, i2s2u or a blend of them");
         return route_i2u2u(d, idx, meta, seed_users, n_seeds, o, n, rows_out, scores_out, found);
     }
     if (lk_buyers(d, items, n_items, &buyers, &nb)) return LK_EXIT_FAIL;
@@ -538,6 +541,8 @@ int lk_route_run(int route, const lk_data *d, const vecidx *idx, const lk_index_
     } else if (route == LK_ROUTE_I2C2U) {
         if (nb == 0) rc = lk_fail("i2c2u: the target item has no buyers to use as seeds");
         else rc = lk_route_i2c2u(d, idx, meta, buyers, nb, o, n, rows_out, scores_out, found);
+    } else if (route == LK_ROUTE_I2S2U) {
+        rc = lk_route_i2s2u(d, buyers, nb, o, n, rows_out, scores_out, found);
     } else if (route == LK_ROUTE_SEEDCLF) {
         if (nb == 0) rc = lk_fail("seedclf: the target item has no buyers to learn from");
         else rc = route_seedclf(d, meta, buyers, nb, o->activity, n, rows_out, scores_out, found);

@@ -75,7 +75,7 @@ static void seal_free(seal *s, lk_rows *t) {
 /* ---- the grid ---- */
 
 static const char *const GRID_OPTS[] = {"route*", "k*", "agg*", "seed-clusters*", "activity*", "rank*",
-                                        "alpha*", "regParam*", "maxIter*", NULL};
+                                        "alpha*", "regParam*", "maxIter*", "segments", NULL};
 
 /* The values of a grid option, or its default (def, space-separated, split in buf). */
 static int grid_values(const lk_args *a, const char *name, const char *def, char *buf,
@@ -100,8 +100,13 @@ static const char *agg_name(int agg) {
 static int build_routes(const lk_args *a, lk_tune_route *rc, int *nrc) {
     const char *routes[64], *ks[16], *aggs[8], *cs[16], *acts[16];
     char b[5][256];
-    int nr = grid_values(a, "route", "i2u2u i2i2u i2u seedclf i2c2u blend:i2u,i2u2u "
-                         "blend:i2u,seedclf blend:i2u,i2c2u blend:i2u,i2i2u,i2u2u", b[0], 256, routes, 64);
+    int nr = grid_values(a, "route", "i2u2u i2i2u i2u seedclf i2c2u i2s2u blend:i2u,i2u2u "
+                         "blend:i2u,seedclf blend:i2u,i2c2u blend:i2u,i2i2u,i2u2u blend:i2u,i2s2u "
+                         "blend:i2i2u,i2s2u", b[0], 256, routes, 64);
+    int64_t segs = 0; /* i2s2u's segments: one value for the whole grid (auto by default) */
+    const char *sg = lk_arg(a, "segments");
+    if (sg && strcmp(sg, "auto") && lk_parse_i64(sg, 1, 100000, &segs))
+        return lk_usage_error("tune: --segments is auto or an integer in [1, 100000]");
     int nk = grid_values(a, "k", "auto 100", b[1], 256, ks, 16);
     int na = grid_values(a, "agg", "sum max", b[2], 256, aggs, 8);
     int nc = grid_values(a, "seed-clusters", "auto 3 8", b[3], 256, cs, 16);
@@ -128,7 +133,7 @@ static int build_routes(const lk_args *a, lk_tune_route *rc, int *nrc) {
     for (int r = 0; r < nr; r++) {
         lk_route_opts base = LK_ROUTE_OPTS_INIT;
         int route = lk_route_parse_opts(routes[r], &base);
-        if (route < 0) return lk_usage_error("tune: --route: '%s' is not i2u2u, i2i2u, i2u, seedclf, i2c2u or blend:R1,R2[,...]", routes[r]);
+        if (route < 0) return lk_usage_error("tune: --route: '%s' is not i2u2u, i2i2u, i2u, seedclf, i2c2u, i2s2u or blend:R1,R2[,...]", routes[r]);
         int has_k = route == LK_ROUTE_I2U2U || route == LK_ROUTE_I2I2U;
         int has_agg = route == LK_ROUTE_I2U2U, has_c = route == LK_ROUTE_I2C2U;
         int has_x = route == LK_ROUTE_SEEDCLF; /* and a blend that fuses seedclf */
@@ -145,6 +150,7 @@ static int build_routes(const lk_args *a, lk_tune_route *rc, int *nrc) {
                         x->o.agg = has_agg ? av[j] : -1;
                         x->o.clusters = has_c ? cv[c] : 0;
                         x->o.activity = has_x ? xv[q] : 0;
+                        x->o.segments = segs;
                         x->has_activity = has_x;
                         snprintf(x->spec, sizeof x->spec, "%s", routes[r]);
                     }
@@ -224,6 +230,10 @@ void lk_tune_options(const lk_tune_route *r, const lk_tune_als *c, char *buf, si
     if (r->has_activity && r->o.activity > 0) {
         size_t l = strlen(extra);
         snprintf(extra + l, sizeof extra - l, " --activity %g", r->o.activity);
+    }
+    if (r->o.segments > 0 && strstr(r->spec, "i2s2u")) {
+        size_t l = strlen(extra);
+        snprintf(extra + l, sizeof extra - l, " --segments %lld", (long long)r->o.segments);
     }
     snprintf(buf, cap, "--route %s%s --rank %lld --alpha %g --regParam %g --maxIter %lld", r->spec,
              extra, (long long)c->rank, c->alpha, c->reg, (long long)c->iter);

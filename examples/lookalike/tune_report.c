@@ -33,9 +33,10 @@ static const char *kname(const lk_tune_route *r, char *buf, size_t cap) {
 }
 
 static const char *cname(const lk_tune_route *r, char *buf, size_t cap) {
-    if (r->route != LK_ROUTE_I2C2U) return "-";
-    if (!r->o.clusters) return "auto";
-    snprintf(buf, cap, "%lld", (long long)r->o.clusters);
+    int64_t c = r->route == LK_ROUTE_I2C2U ? r->o.clusters : r->route == LK_ROUTE_I2S2U ? r->o.segments : -1;
+    if (c < 0) return "-"; /* (i2s2u: its segments) */
+    if (!c) return "auto";
+    snprintf(buf, cap, "%lld", (long long)c);
     return buf;
 }
 
@@ -146,7 +147,7 @@ static int write_plot(const lk_tune_ctx *x, const char *dir, const tested *t, in
              "test period measured once, after the choice (right)' font 'sans,14'\n"
              "set title 'validation score of every setting of the grid'\n"
              "set xlabel 'setting (id in tune_grid.csv)'\nset ylabel 'mean lift over random, %d smallest sizes'\n"
-             "plot for [r in 'i2u2u i2i2u i2u seedclf i2c2u blend'] '%s' using 1:(strcol(2) eq r ? column(%d) : NaN) "
+             "plot for [r in 'i2u2u i2i2u i2u seedclf i2c2u i2s2u blend'] '%s' using 1:(strcol(2) eq r ? column(%d) : NaN) "
              "with points pt 7 ps 0.8 title r, '%s' using 1:(column(%d) == 1 ? column(%d) : NaN) "
              "with points pt 6 ps 3 lw 2 lc rgb 'black' title 'chosen'\n"
              "set title 'test period: lift of the settings chosen on validation'\nset logscale x\n"
@@ -161,9 +162,11 @@ int lk_tune_report_test(const lk_tune_ctx *x, const char *dir, const lk_tune_als
                         const lk_tune_route *rc, int nrc, const lk_score *grid,
                         const lk_tune_choice *ch, const als_ratings *train, const lk_rows *test) {
     static const char *const fam_label[LK_NROUTES] = {"best_i2u2u", "best_i2i2u", "best_i2u",
-                                                      "best_seedclf", "best_blend", "best_i2c2u"};
+                                                      "best_seedclf", "best_blend", "best_i2c2u",
+                                                      "best_i2s2u"};
     static const int fam_order[LK_NROUTES] = {LK_ROUTE_I2U2U, LK_ROUTE_I2I2U, LK_ROUTE_I2U,
-                                              LK_ROUTE_SEEDCLF, LK_ROUTE_I2C2U, LK_ROUTE_BLEND};
+                                              LK_ROUTE_SEEDCLF, LK_ROUTE_I2C2U, LK_ROUTE_I2S2U,
+                                              LK_ROUTE_BLEND};
     tested t[1 + LK_NROUTES];
     int nt = 0, rc_ = 0;
     memset(t, 0, sizeof t);
@@ -251,7 +254,7 @@ int lk_tune_report_test(const lk_tune_ctx *x, const char *dir, const lk_tune_als
             if (t[i].grid == bo && !so) so = &t[i].test;
             if (t[i].grid == bn && !sn) sn = &t[i].test;
         }
-        printf("\nnew routes (seedclf, i2c2u, blends) against i2u2u, i2i2u, i2u, on the test period:\n");
+        printf("\nnew routes (seedclf, i2c2u, i2s2u, blends) against i2u2u, i2i2u, i2u, on the test period:\n");
         printf("  best new on validation: %s; best old on validation: %s\n", rc[bn % nrc].spec, rc[bo % nrc].spec);
         for (int s = 0; s < x->nsel; s++) {
             double ln = lk_tune_lift(sn, s), lo = lk_tune_lift(so, s), lmax = 0;
