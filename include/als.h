@@ -506,8 +506,8 @@ typedef struct als_model als_model;
  *  rounding; memory and speed differ. user-major: from the user-major store, every thread
  *  summing its users' share of every item's system in double (threads x items x
  *  (r (r + 1) / 2 + r) x 8 bytes; no copy of the ratings); item-major: from an item-major
- *  copy of the ratings (8 bytes per rating); sweep (conjugate gradient only, since 1.3;
- *  with the other solvers it means item-major): the items in blocks whose CG vectors stay
+ *  copy of the ratings (8 bytes per rating); sweep (conjugate gradient up to rank 128,
+ *  since 1.3; otherwise it means item-major): the items in blocks whose CG vectors stay
  *  in cache, each CG product of a block one pass over the block's users, from a copy of
  *  the ratings by block and user (2 bytes per rating plus the value, and 12 bytes per
  *  user and block); deterministic for a thread count. auto takes user-major when its

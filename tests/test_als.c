@@ -446,8 +446,8 @@ static void test_reference_solves(void **state) {
 
 /* The item half-step by CG sweeps (ALS_ITEMEQ_SWEEP) against the dense reference: with
  * enough CG steps the items of iteration 1 are the exact solves against the initial users,
- * at ranks of every sweep kernel (1, 2, 4, 7 and 8 vectors held in registers, r a
- * multiple of 16 or not, and the general one above rank 128), with more items than a
+ * at ranks of the sweep kernels (1, 2, 4, 7 and 8 vectors held in registers, r a
+ * multiple of 16 or not; above rank 128, where sweep means item-major), with more items than a
  * block holds (up to 3 blocks), explicit and implicit (negative and zero values: items
  * whose only ratings are 0 are exactly zero), 1 and 3 threads. At 3 steps it agrees with
  * the item-major copy within rounding; auto takes it for CG above rank 16 and the blocked

@@ -499,7 +499,7 @@ typedef struct {
     void *val;
     int vk;
     /* the block's CG state (bs rows of rp floats each, shared) and the threads' parts */
-    float *X, *R, *P, *Ap, *Q, *B, *xp;
+    float *X, *R, *P, *Ap, *Q, *B;
     float *lam, *rs;
     uint8_t *active;
     int nt;
@@ -518,7 +518,6 @@ static void sweepset_free(sweepset *w) {
     als__afree(w->Ap);
     als__afree(w->Q);
     als__afree(w->B);
-    als__afree(w->xp);
     free(w->lam);
     free(w->rs);
     free(w->active);
@@ -553,12 +552,11 @@ static int sweepset_build(sweepset *w, const rowset *byu, int64_t ni, int r, int
     w->Ap = als__aalloc(rows, sizeof(float));
     w->Q = als__aalloc((size_t)nt * rows, sizeof(float));
     w->B = als__aalloc((size_t)nt * rows, sizeof(float));
-    w->xp = als__aalloc((size_t)nt * (size_t)rp, sizeof(float));
     w->lam = malloc((size_t)bs * sizeof(float));
     w->rs = malloc((size_t)bs * sizeof(float));
     w->active = malloc((size_t)bs);
     int ok = last && pe && pr && w->bent && w->brun && w->li && (!vb || w->val) && w->X && w->R &&
-             w->P && w->Ap && w->Q && w->B && w->xp && w->lam && w->rs && w->active;
+             w->P && w->Ap && w->Q && w->B && w->lam && w->rs && w->active;
     const uint16_t *c16 = byu->iw == 2 ? (const uint16_t *)byu->col : NULL;
     const int32_t *c32 = (const int32_t *)byu->col;
     if (ok) { /* count each block's entries and runs */
@@ -654,7 +652,7 @@ static int item_step_sweep(const als__params *p, sweepset *w, const float *U, in
             memset(Qt, 0, (size_t)nbi * rp * sizeof(float));
             memset(Bt, 0, (size_t)nbi * rp * sizeof(float));
             als__cg_sweep(U, r, rp, w->ruser, w->rend, r0, r1, es, w->li, w->val, w->vk, implicit,
-                          alpha, w->X, w->active, Qt, Bt, w->xp + (size_t)t * rp);
+                          alpha, w->X, w->active, Qt, Bt);
 #pragma omp barrier
 #pragma omp single
             more = 0;
@@ -678,7 +676,7 @@ static int item_step_sweep(const als__params *p, sweepset *w, const float *U, in
             for (int s = 0; s < steps && more; s++) {
                 memset(Qt, 0, (size_t)nbi * rp * sizeof(float));
                 als__cg_sweep(U, r, rp, w->ruser, w->rend, r0, r1, es, w->li, w->val, w->vk,
-                              implicit, alpha, w->P, w->active, Qt, NULL, w->xp + (size_t)t * rp);
+                              implicit, alpha, w->P, w->active, Qt, NULL);
 #pragma omp barrier
 #pragma omp single
                 more = 0;
@@ -748,8 +746,9 @@ static double loss(const als__params *p, const rowset *byu, const int64_t *icoun
 /* The item half-step's strategy for these sizes (ALS_PARAM_ITEM_EQUATIONS auto). */
 static int pick_item_eq(const als__params *p, int64_t n, int64_t ni, int nt) {
     int r = (int)p->rank, cg = (int)p->solver == ALS_SOLVER_CG && !p->nonnegative;
-    if ((int)p->item_eq != ALS_ITEMEQ_AUTO)
-        return (int)p->item_eq == ALS_ITEMEQ_SWEEP && !cg ? ALS_ITEMEQ_ITEM_MAJOR : (int)p->item_eq;
+    if ((int)p->item_eq != ALS_ITEMEQ_AUTO) /* sweeps: CG up to rank 128 (their kernels) */
+        return (int)p->item_eq == ALS_ITEMEQ_SWEEP && (!cg || r > 128) ? ALS_ITEMEQ_ITEM_MAJOR
+                                                                        : (int)p->item_eq;
     /* per thread and item: the double sums and item_blocked's counters, or the scatter's
      * float and double sums, counter and list entry */
     double per = r <= 16 ? (r + r * (r + 1) / 2) * 8.0 + 20.0 : als__packed_qf(r) * 12.0 + 5.0;

@@ -189,12 +189,11 @@ void als__item_block(double *restrict d, const float *restrict Ub, const uint16_
  * als__cg_sweep: users ruser[r0 .. r1) in turn, user k's entries e0 (for r0) .. rend[k]
  * (item li[e] of the block, value per vk): Q[j] += w (u . P[j]) u for the items with
  * active[j], and, when Bv is not NULL, Bv[j] += wb u (solve_row's weights), rows of rp
- * floats; xp holds rp floats of scratch. als__cg_sweep_product: an item's A p from its
- * nq parts. */
+ * <= 128 floats. als__cg_sweep_product: an item's A p from its nq parts. */
 void als__cg_sweep(const float *U, int r, int rp, const int32_t *ruser, const int64_t *rend,
                    int64_t r0, int64_t r1, int64_t e0, const uint16_t *li, const void *val, int vk,
                    int implicit, float alpha, const float *P, const uint8_t *active, float *Q,
-                   float *Bv, float *xp);
+                   float *Bv);
 void als__cg_sweep_product(const float *G, int r, int rp, float lambda, const float *p,
                            const float *Q, int nq, size_t stride, float *out);
 /* solve.c: conjugate gradient on vectors of rp floats (zeros past r), for the rows' solves

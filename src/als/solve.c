@@ -1156,36 +1156,12 @@ static inline __attribute__((always_inline)) void sweep_nv(
     }
 }
 
-/* Any rp (a multiple of 16): the user's row padded into xp, two passes per entry. */
-static void sweep_any(const float *restrict U, int r, int rp, const int32_t *restrict ruser,
-                      const int64_t *restrict rend, int64_t r0, int64_t r1, int64_t e,
-                      const uint16_t *restrict li, const void *val, int vk, int implicit,
-                      float alpha, const float *restrict P, const uint8_t *restrict active,
-                      float *restrict Q, float *restrict Bv, float *restrict xp) {
-    for (int64_t k = r0; k < r1; k++) {
-        copy_padded(xp, U + (int64_t)ruser[k] * r, r, rp);
-        for (int64_t e1 = rend[k]; e < e1; e++) {
-            int j = li[e];
-            float w, wb;
-            rating_weights(sweep_value(val, vk, e), implicit, alpha, &w, &wb);
-            if (Bv && wb != 0.0f) {
-                float *bj = Bv + (int64_t)j * rp;
-                for (int c = 0; c < rp; c += 16) VST(bj + c, VLD(bj + c) + wb * VLD(xp + c));
-            }
-            if (w == 0.0f || !active[j]) continue;
-            float *qj = Q + (int64_t)j * rp;
-            float d = dot_padded(xp, P + (int64_t)j * rp, rp) * w;
-            for (int c = 0; c < rp; c += 16) VST(qj + c, VLD(qj + c) + d * VLD(xp + c));
-        }
-    }
-}
-
 ALS__MULTIVERSION
 void als__cg_sweep(const float *U, int r, int rp, const int32_t *ruser, const int64_t *rend,
                    int64_t r0, int64_t r1, int64_t e0, const uint16_t *li, const void *val, int vk,
                    int implicit, float alpha, const float *P, const uint8_t *active, float *Q,
-                   float *Bv, float *xp) {
-    switch (rp) {
+                   float *Bv) {
+    switch (rp) { /* rp <= 128: fit.c takes the sweeps up to rank 128 only */
     case 16: sweep_nv(U, r, 1, ruser, rend, r0, r1, e0, li, val, vk, implicit, alpha, P, active, Q, Bv); return;
     case 32: sweep_nv(U, r, 2, ruser, rend, r0, r1, e0, li, val, vk, implicit, alpha, P, active, Q, Bv); return;
     case 48: sweep_nv(U, r, 3, ruser, rend, r0, r1, e0, li, val, vk, implicit, alpha, P, active, Q, Bv); return;
@@ -1193,8 +1169,7 @@ void als__cg_sweep(const float *U, int r, int rp, const int32_t *ruser, const in
     case 80: sweep_nv(U, r, 5, ruser, rend, r0, r1, e0, li, val, vk, implicit, alpha, P, active, Q, Bv); return;
     case 96: sweep_nv(U, r, 6, ruser, rend, r0, r1, e0, li, val, vk, implicit, alpha, P, active, Q, Bv); return;
     case 112: sweep_nv(U, r, 7, ruser, rend, r0, r1, e0, li, val, vk, implicit, alpha, P, active, Q, Bv); return;
-    case 128: sweep_nv(U, r, 8, ruser, rend, r0, r1, e0, li, val, vk, implicit, alpha, P, active, Q, Bv); return;
-    default: sweep_any(U, r, rp, ruser, rend, r0, r1, e0, li, val, vk, implicit, alpha, P, active, Q, Bv, xp);
+    default: sweep_nv(U, r, 8, ruser, rend, r0, r1, e0, li, val, vk, implicit, alpha, P, active, Q, Bv); return;
     }
 }
 
