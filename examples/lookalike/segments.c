@@ -29,8 +29,8 @@
 
 int64_t lk_segments_auto(const lk_data *d, int64_t segments) {
     if (segments > 0) return segments < d->nu ? segments : d->nu;
-    int64_t c = (int64_t)llround(sqrt((double)d->nu / 2.0)); /* about 2 c users a segment... */
-    if (c < 2) c = 2;                                      /* ...per segment count */
+    int64_t c = (int64_t)llround(sqrt((double)d->nu / 2.0)); /* then 2 c users a segment */
+    if (c < 2) c = 2;
     if (c > 256) c = 256;
     return c < d->nu ? c : d->nu;
 }
