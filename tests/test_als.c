@@ -468,7 +468,8 @@ static void test_sweep_cg(void **state) {
                 snprintf(what, sizeof what, "sweep, %s, rank %d, %d threads",
                          implicit ? "implicit" : "explicit", rank, threads);
                 als_model *m = fit_model(r, &c, rank, 1, 7, threads);
-                assert_true(check_rows_step(&t, 1, m, m0, &c, what, 3) <= 1e-3);
+                /* every 3rd item, every 11th above rank 64 (the dense solves cost r^3) */
+                assert_true(check_rows_step(&t, 1, m, m0, &c, what, rank > 64 ? 11 : 3) <= 1e-3);
                 als_model_destroy(m);
             }
             als_model_destroy(m0);
