@@ -203,8 +203,9 @@ void lk_tune_settings(const lk_tune_route *r, const lk_tune_als *c, char *buf, s
         if (r->o.k) snprintf(k, sizeof k, "%lld", (long long)r->o.k);
         else snprintf(k, sizeof k, "auto");
     }
-    if (r->route == LK_ROUTE_I2C2U) {
-        if (r->o.clusters) snprintf(cl, sizeof cl, "%lld", (long long)r->o.clusters);
+    if (r->route == LK_ROUTE_I2C2U || r->route == LK_ROUTE_I2S2U) { /* i2s2u: its segments */
+        int64_t c = r->route == LK_ROUTE_I2C2U ? r->o.clusters : r->o.segments;
+        if (c) snprintf(cl, sizeof cl, "%lld", (long long)c);
         else snprintf(cl, sizeof cl, "auto");
     }
     char act[32] = "-";
