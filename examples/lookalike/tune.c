@@ -204,8 +204,8 @@ void lk_tune_settings(const lk_tune_route *r, const lk_tune_als *c, char *buf, s
         else snprintf(k, sizeof k, "auto");
     }
     if (r->route == LK_ROUTE_I2C2U || r->route == LK_ROUTE_I2S2U) { /* i2s2u: its segments */
-        int64_t c = r->route == LK_ROUTE_I2C2U ? r->o.clusters : r->o.segments;
-        if (c) snprintf(cl, sizeof cl, "%lld", (long long)c);
+        int64_t nc = r->route == LK_ROUTE_I2C2U ? r->o.clusters : r->o.segments;
+        if (nc) snprintf(cl, sizeof cl, "%lld", (long long)nc);
         else snprintf(cl, sizeof cl, "auto");
     }
     char act[32] = "-";
