@@ -225,6 +225,15 @@ static int64_t rowsrc_get(void *user, int t, int64_t row, const int32_t **cols, 
     return row_of(s->m, row, s->bufs[t].cb, s->bufs[t].vb, cols, vals);
 }
 
+/* The Gramian in float for the CG kernels: r rows of rp floats, zeros past r (NULL when out
+ * of memory). */
+static float *gram_padded(const double *gram, int r, int rp) {
+    float *g = als__aalloc((size_t)r * (size_t)rp, sizeof(float));
+    for (int i = 0; g && i < r; i++)
+        for (int j = 0; j < rp; j++) g[i * rp + j] = j < r ? (float)gram[i * r + j] : 0.0f;
+    return g;
+}
+
 /* Solve every row of `m` (rows x r factors in X) against Y. */
 static int half_step(const als__params *p, const rowset *m, const float *Y, int64_t ny, float *X,
                      int r, int nt, double *gram, als__solver *sol, rowbuf *bufs,
@@ -236,10 +245,7 @@ static int half_step(const als__params *p, const rowset *m, const float *Y, int6
     float *gram_f = NULL;
     int rp = (r + 15) / 16 * 16;
     if (p->implicit && p->solver == ALS_SOLVER_CG) {
-        gram_f = als__aalloc((size_t)r * (size_t)rp, sizeof(float));
-        if (!gram_f) return ALS_ENOMEM;
-        for (int i = 0; i < r; i++)
-            for (int j = 0; j < rp; j++) gram_f[i * rp + j] = j < r ? (float)gram[i * r + j] : 0.0f;
+        if (!(gram_f = gram_padded(gram, r, rp))) return ALS_ENOMEM;
     }
     /* Cholesky and NNLS at small ranks read the packed table of Y (solve.c) when it is
      * small against the ratings: the fixed side's outer products, computed once here. */
@@ -502,7 +508,6 @@ typedef struct {
     float *X, *R, *P, *Ap, *Q, *B;
     float *lam, *rs;
     uint8_t *active;
-    int nt;
 } sweepset;
 
 static void sweepset_free(sweepset *w) {
@@ -537,7 +542,6 @@ static int sweepset_build(sweepset *w, const rowset *byu, int64_t ni, int r, int
     w->bs = sweep_block_items(rp);
     w->nb = (ni + w->bs - 1) / w->bs;
     w->vk = byu->vk;
-    w->nt = nt;
     int64_t nb = w->nb, bs = w->bs, nu = byu->rows, n = byu->ptr[nu];
     size_t vb = vbytes(byu->vk), rows = (size_t)bs * (size_t)rp;
     int64_t *last = malloc((size_t)nb * sizeof *last), *pe = malloc((size_t)nb * sizeof *pe);
@@ -621,9 +625,7 @@ static int item_step_sweep(const als__params *p, sweepset *w, const float *U, in
     if (implicit) {
         int rc = als__gram(U, nu, r, nt, gram);
         if (rc) return rc;
-        if (!(G = als__aalloc((size_t)r * (size_t)rp, sizeof(float)))) return ALS_ENOMEM;
-        for (int i = 0; i < r; i++)
-            for (int j = 0; j < rp; j++) G[i * rp + j] = j < r ? (float)gram[i * r + j] : 0.0f;
+        if (!(G = gram_padded(gram, r, rp))) return ALS_ENOMEM;
     }
     size_t rows = (size_t)w->bs * (size_t)rp;
     int used = 1, stop = 0, more = 0;
